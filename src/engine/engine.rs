@@ -1,0 +1,731 @@
+//! The engine: remap table, spare pool, metadata store and error policy
+//! behind one handle that the kernel keeps under its own mutex.
+//!
+//! Typical kernel flow for a failed write of block `b` to the main device:
+//!
+//! ```text
+//! let ticket = engine.on_write_error(b, IoTarget::Main, true)?;  // b is BUSY
+//! write the bio's data to ticket.spare_sector (synchronously)
+//! engine.complete_remap(ticket)?;   // or fail_remap(ticket, true) and retry
+//! engine.commit()?;                 // durable when this returns
+//! acknowledge the bio
+//! ```
+//!
+//! Lookups in the I/O path use [`Engine::table`] (a lock-free
+//! [`RemapTable`]) and never touch the engine itself.
+
+use core::sync::atomic::AtomicU64;
+
+use super::allocator::{allocator_words_for, SpareAllocator};
+use super::device::MetaDevice;
+use super::error::{MetaError, PolicyError};
+use super::layout::{DeviceBinding, Expected, FormatParams, Layout};
+use super::log::Record;
+use super::policy::{Event, EventTracker, IoTarget, Mode, ReadErrorAction, RemapTicket, Status};
+use super::recovery::{load, probe, read_slots};
+use super::scanner::{ScanWindow, Scanner};
+use super::store::{split_buffer, StateRef, Store, STORE_BUFFER_BYTES};
+use super::superblock::{SlotState, Superblock};
+use super::table::{table_words_for, Entry, RemapTable, TableWriter};
+
+/// Runtime settings (from the target's table line); not persisted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Count errors but never remap (real_device_mode=0).
+    pub observe_only: bool,
+    /// Read retries the caller makes before reporting a read error
+    /// (informational: the engine does not retry I/O itself).
+    pub read_retries: u32,
+    /// Scanner rate in blocks per second (0 = scanner off).
+    pub scan_rate: u64,
+    /// Scanner burst in blocks.
+    pub scan_burst: u64,
+    /// Record the scanner cursor every this many blocks.
+    pub scan_checkpoint_blocks: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            observe_only: false,
+            read_retries: 3,
+            scan_rate: 0,
+            scan_burst: 64,
+            scan_checkpoint_blocks: 4096,
+        }
+    }
+}
+
+/// Memory the caller provides, all zero-initialised or not (the engine
+/// clears what it uses).
+pub struct EngineMemory<'a> {
+    /// Remap table words, shared with lock-free readers.
+    pub table: &'a [AtomicU64],
+    /// Spare bitmap words.
+    pub bitmaps: &'a mut [u64],
+    /// Metadata I/O buffer of at least [`STORE_BUFFER_BYTES`] bytes.
+    pub buffer: &'a mut [u8],
+}
+
+/// How much memory an engine needs for a layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryRequirements {
+    /// Length of [`EngineMemory::table`] in u64 words.
+    pub table_words: usize,
+    /// Length of [`EngineMemory::bitmaps`] in u64 words.
+    pub bitmap_words: usize,
+    /// Length of [`EngineMemory::buffer`] in bytes.
+    pub buffer_bytes: usize,
+}
+
+impl MemoryRequirements {
+    /// Memory for an engine using `layout`.
+    pub fn for_layout(layout: &Layout) -> MemoryRequirements {
+        MemoryRequirements {
+            table_words: usize::try_from(table_words_for(layout.max_entries)).unwrap_or(usize::MAX),
+            bitmap_words: usize::try_from(allocator_words_for(layout.data_blocks))
+                .unwrap_or(usize::MAX),
+            buffer_bytes: STORE_BUFFER_BYTES,
+        }
+    }
+
+    /// Memory to format a spare region of `spare_sectors`.
+    pub fn for_format(spare_sectors: u64, params: FormatParams) -> Result<Self, MetaError> {
+        Ok(Self::for_layout(&Layout::compute(spare_sectors, params)?))
+    }
+
+    /// Memory to open existing metadata: reads the superblock (using
+    /// `buffer`, at least 4096 bytes) and sizes for the layout after any
+    /// growth to `expected.spare_sectors`. Also returns the superblock.
+    pub fn for_open<D: MetaDevice + ?Sized>(
+        device: &mut D,
+        buffer: &mut [u8],
+        expected: &Expected,
+    ) -> Result<(Self, Superblock), MetaError> {
+        let block = super::block::as_block_mut(buffer).ok_or(MetaError::BufferTooSmall)?;
+        let superblock = probe(device, block, expected)?;
+        let layout = superblock.layout.grow(expected.spare_sectors)?;
+        Ok((Self::for_layout(&layout), superblock))
+    }
+}
+
+/// The dm-remap engine for one main/spare pair.
+pub struct Engine<'a, D: MetaDevice> {
+    table: TableWriter<'a>,
+    spares: SpareAllocator<'a>,
+    store: Store<'a, D>,
+    config: Config,
+    main_blocks: u64,
+    scanner: Scanner,
+    remapped_blocks: u64,
+    pending_blocks: u64,
+    pending_unmapped: u64,
+    read_errors: u64,
+    write_errors: u64,
+    events: EventTracker,
+}
+
+fn claim_table<'a>(words: &'a [AtomicU64], layout: &Layout) -> Result<TableWriter<'a>, MetaError> {
+    let table = RemapTable::new(words).map_err(|_| MetaError::TableMemoryTooSmall)?;
+    if table.capacity() < layout.max_entries {
+        return Err(MetaError::TableMemoryTooSmall);
+    }
+    let mut writer = table.writer().ok_or(MetaError::TableClaimed)?;
+    writer.clear();
+    writer.set_limit(layout.max_entries);
+    Ok(writer)
+}
+
+impl<'a, D: MetaDevice> Engine<'a, D> {
+    /// Formats a blank spare region (both superblock slots all zero) and
+    /// returns an engine on it. Refuses anything else: a spare holding
+    /// foreign data or old metadata is never overwritten.
+    pub fn format(
+        mut device: D,
+        memory: EngineMemory<'a>,
+        binding: DeviceBinding,
+        spare_sectors: u64,
+        params: FormatParams,
+        config: Config,
+    ) -> Result<Engine<'a, D>, MetaError> {
+        let layout = Layout::compute(spare_sectors, params)?;
+        {
+            let (_, scratch) = split_buffer(memory.buffer)?;
+            let slots = read_slots(&mut device, scratch)?;
+            if slots.a != SlotState::Blank || slots.b != SlotState::Blank {
+                return Err(MetaError::NotBlank);
+            }
+        }
+        let table = claim_table(memory.table, &layout)?;
+        let spares = SpareAllocator::new(memory.bitmaps, layout.data_blocks)
+            .map_err(|_| MetaError::BitmapMemoryTooSmall)?;
+        let store = {
+            let state = StateRef {
+                table: &table,
+                spares: &spares,
+                scanner_cursor: 0,
+            };
+            Store::format(device, memory.buffer, binding, layout, &state)?
+        };
+        Ok(Self::assemble(table, spares, store, config, 0))
+    }
+
+    /// Opens formatted metadata: recovers the newest complete state, grows
+    /// the layout if the spare region grew, and writes it as a fresh
+    /// generation (so the log restarts clean after any crash).
+    pub fn open(
+        mut device: D,
+        memory: EngineMemory<'a>,
+        expected: &Expected,
+        config: Config,
+    ) -> Result<Engine<'a, D>, MetaError> {
+        let (superblock, layout) = {
+            let (_, scratch) = split_buffer(memory.buffer)?;
+            let superblock = probe(&mut device, scratch, expected)?;
+            let layout = superblock.layout.grow(expected.spare_sectors)?;
+            (superblock, layout)
+        };
+        let mut table = claim_table(memory.table, &layout)?;
+        let mut spares = SpareAllocator::new(memory.bitmaps, layout.data_blocks)
+            .map_err(|_| MetaError::BitmapMemoryTooSmall)?;
+        let loaded = {
+            let (_, scratch) = split_buffer(memory.buffer)?;
+            load(&mut device, scratch, &superblock, &mut table, &mut spares)?
+        };
+        // Replay checked against the recorded layout; the table may now
+        // hold the grown layout's capacity.
+        table.set_limit(layout.max_entries);
+        let mut store = Store::resume(device, memory.buffer, superblock, loaded.position)?;
+        {
+            let state = StateRef {
+                table: &table,
+                spares: &spares,
+                scanner_cursor: loaded.scanner_cursor,
+            };
+            store.snapshot(Some(layout), &state)?;
+        }
+        Ok(Self::assemble(
+            table,
+            spares,
+            store,
+            config,
+            loaded.scanner_cursor,
+        ))
+    }
+
+    fn assemble(
+        table: TableWriter<'a>,
+        spares: SpareAllocator<'a>,
+        store: Store<'a, D>,
+        config: Config,
+        cursor: u64,
+    ) -> Engine<'a, D> {
+        let superblock = *store.superblock();
+        let main_blocks = superblock
+            .layout
+            .main_blocks(superblock.binding.main_sectors);
+        let mut engine = Engine {
+            table,
+            spares,
+            store,
+            config,
+            main_blocks,
+            scanner: Scanner::new(
+                main_blocks,
+                cursor,
+                config.scan_rate,
+                config.scan_burst,
+                config.scan_checkpoint_blocks,
+            ),
+            remapped_blocks: 0,
+            pending_blocks: 0,
+            pending_unmapped: 0,
+            read_errors: 0,
+            write_errors: 0,
+            events: EventTracker::new(&Status {
+                mode: Mode::Ok,
+                remapped_blocks: 0,
+                pending_blocks: 0,
+                spare_total: 0,
+                spare_used: 0,
+                spare_bad: 0,
+                spare_free: 0,
+                read_errors: 0,
+                write_errors: 0,
+                generation: 0,
+                main_blocks: 0,
+                scanner_cursor: 0,
+                scanner_passes: 0,
+            }),
+        };
+        let (mut remapped, mut pending, mut pending_unmapped) = (0u64, 0u64, 0u64);
+        for (_, entry) in engine.table.iter() {
+            remapped += u64::from(entry.is_remapped());
+            pending += u64::from(entry.is_pending());
+            pending_unmapped += u64::from(entry.is_pending() && !entry.is_remapped());
+        }
+        engine.remapped_blocks = remapped;
+        engine.pending_blocks = pending;
+        engine.pending_unmapped = pending_unmapped;
+        let status = engine.status();
+        engine.events = EventTracker::new(&status);
+        engine
+    }
+
+    fn count(&mut self, entry: Entry, add: bool) {
+        let adjust = |counter: &mut u64, hit: bool| {
+            if hit {
+                *counter = if add {
+                    counter.saturating_add(1)
+                } else {
+                    counter.saturating_sub(1)
+                };
+            }
+        };
+        adjust(&mut self.remapped_blocks, entry.is_remapped());
+        adjust(&mut self.pending_blocks, entry.is_pending());
+        adjust(
+            &mut self.pending_unmapped,
+            entry.is_pending() && !entry.is_remapped(),
+        );
+    }
+
+    /// Replaces the table entry of `block` (None removes it), keeping the
+    /// counters in step.
+    fn put_entry(&mut self, block: u64, entry: Option<Entry>) -> Result<(), PolicyError> {
+        let old = self.table.get(block);
+        match entry {
+            Some(entry) => self
+                .table
+                .set(block, entry)
+                .map_err(|_| PolicyError::TableFull)?,
+            None => {
+                self.table.remove(block);
+            }
+        }
+        if let Some(old) = old {
+            self.count(old, false);
+        }
+        if let Some(entry) = entry {
+            self.count(entry, true);
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, record: Record) -> Result<(), PolicyError> {
+        let state = StateRef {
+            table: &self.table,
+            spares: &self.spares,
+            scanner_cursor: self.scanner.cursor(),
+        };
+        self.store.record(&record, &state)?;
+        Ok(())
+    }
+
+    fn mark_spare_bad(&mut self, spare: u64) -> Result<(), PolicyError> {
+        if self.spares.is_bad(spare) {
+            return Ok(());
+        }
+        self.spares
+            .mark_bad(spare)
+            .map_err(|_| PolicyError::BlockOutOfRange)?;
+        self.record(Record::SpareBad { spare })
+    }
+
+    fn check_can_remap(&self) -> Result<(), PolicyError> {
+        if self.store.has_failed() {
+            return Err(PolicyError::Metadata(MetaError::Failed));
+        }
+        if self.config.observe_only {
+            return Err(PolicyError::ObserveOnly);
+        }
+        Ok(())
+    }
+
+    fn check_block(&self, block: u64) -> Result<(), PolicyError> {
+        if block >= self.main_blocks {
+            Err(PolicyError::BlockOutOfRange)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The lock-free lookup view for the I/O path.
+    pub fn table(&self) -> RemapTable<'a> {
+        self.table.table()
+    }
+
+    /// The layout in force.
+    pub fn layout(&self) -> &Layout {
+        self.store.layout()
+    }
+
+    /// The current superblock.
+    pub fn superblock(&self) -> &Superblock {
+        self.store.superblock()
+    }
+
+    /// Whole remap blocks on the main device.
+    pub fn main_blocks(&self) -> u64 {
+        self.main_blocks
+    }
+
+    /// Runtime settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Switches observe-only mode on or off.
+    pub fn set_observe_only(&mut self, observe_only: bool) {
+        self.config.observe_only = observe_only;
+    }
+
+    /// The spare pool (read-only).
+    pub fn spares(&self) -> &SpareAllocator<'a> {
+        &self.spares
+    }
+
+    /// The metadata device.
+    pub fn device_mut(&mut self) -> &mut D {
+        self.store.device_mut()
+    }
+
+    /// Metadata commits (log commits and snapshots) since construction.
+    pub fn commit_count(&self) -> u64 {
+        self.store.commit_count()
+    }
+
+    /// Snapshots written since construction.
+    pub fn snapshot_count(&self) -> u64 {
+        self.store.snapshot_count()
+    }
+
+    /// First sector of spare block `spare`, relative to the spare region.
+    pub fn spare_sector(&self, spare: u64) -> Option<u64> {
+        self.layout().spare_block_sector(spare)
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        self.mode_with(self.spares.free_count())
+    }
+
+    fn mode_with(&self, free: u64) -> Mode {
+        let total = self.spares.blocks();
+        if self.store.has_failed() {
+            Mode::Failed
+        } else if self.config.observe_only {
+            Mode::ObserveOnly
+        } else if free == 0 {
+            Mode::SpareExhausted
+        } else if self.pending_blocks > 0 || super::policy::usage_level(total - free, total) >= 90 {
+            Mode::Degraded
+        } else {
+            Mode::Ok
+        }
+    }
+
+    /// Counters for the status line.
+    pub fn status(&self) -> Status {
+        let free = self.spares.free_count();
+        Status {
+            mode: self.mode_with(free),
+            remapped_blocks: self.remapped_blocks,
+            pending_blocks: self.pending_blocks,
+            spare_total: self.spares.blocks(),
+            spare_used: self.spares.used_count(),
+            spare_bad: self.spares.bad_count(),
+            spare_free: free,
+            read_errors: self.read_errors,
+            write_errors: self.write_errors,
+            generation: self.store.generation(),
+            main_blocks: self.main_blocks,
+            scanner_cursor: self.scanner.cursor(),
+            scanner_passes: self.scanner.passes(),
+        }
+    }
+
+    /// The next event to raise (spare use crossing 75/90/100 %, or a mode
+    /// change), if any. Call after each policy operation until `None`.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let status = self.status();
+        self.events.poll(&status)
+    }
+
+    /// Starts remapping `block`: allocates a spare block and marks the
+    /// block BUSY (the caller defers other I/O to it). `whole_block` says
+    /// whether the caller holds the data of the entire block; partial
+    /// remaps are refused because the rest of the new spare block would
+    /// hold garbage.
+    pub fn begin_remap(
+        &mut self,
+        block: u64,
+        whole_block: bool,
+    ) -> Result<RemapTicket, PolicyError> {
+        self.check_can_remap()?;
+        self.check_block(block)?;
+        if !whole_block {
+            return Err(PolicyError::PartialBlock);
+        }
+        let old = self.table.get(block);
+        if old.is_some_and(|entry| entry.is_busy()) {
+            return Err(PolicyError::Busy);
+        }
+        let spare = self.spares.allocate().ok_or(PolicyError::SpareExhausted)?;
+        let Some(spare_sector) = self.layout().spare_block_sector(spare) else {
+            self.spares.release(spare);
+            return Err(PolicyError::SpareExhausted);
+        };
+        let busy = match old {
+            Some(entry) => entry.with(Entry::BUSY),
+            None => Entry::new(Entry::BUSY, 0),
+        };
+        if let Err(error) = self.put_entry(block, Some(busy)) {
+            self.spares.release(spare);
+            return Err(error);
+        }
+        Ok(RemapTicket {
+            block,
+            spare,
+            spare_sector,
+        })
+    }
+
+    fn check_ticket(&self, ticket: &RemapTicket) -> Result<Entry, PolicyError> {
+        match self.table.get(ticket.block) {
+            Some(entry)
+                if entry.is_busy()
+                    && self.spares.is_used(ticket.spare)
+                    && entry.spare() != Some(ticket.spare) =>
+            {
+                Ok(entry)
+            }
+            _ => Err(PolicyError::NotBusy),
+        }
+    }
+
+    /// Finishes a remap after the data was written to the spare block: the
+    /// block now reads and writes from the spare. Any previous spare is
+    /// retired (marked bad: it failed or was suspect). Call
+    /// [`Engine::commit`] before acknowledging the I/O.
+    pub fn complete_remap(&mut self, ticket: RemapTicket) -> Result<(), PolicyError> {
+        if self.store.has_failed() {
+            return Err(PolicyError::Metadata(MetaError::Failed));
+        }
+        let old = self.check_ticket(&ticket)?;
+        if let Some(old_spare) = old.spare() {
+            self.spares.release(old_spare);
+            self.mark_spare_bad(old_spare)?;
+        }
+        let entry = Entry::new(Entry::REMAPPED, ticket.spare);
+        self.put_entry(ticket.block, Some(entry))?;
+        self.record(Record::Entry {
+            block: ticket.block,
+            entry,
+        })
+    }
+
+    /// Abandons a remap: the block returns to its previous state. If the
+    /// spare block failed (`spare_failed`), it is marked bad; the caller
+    /// may call [`Engine::begin_remap`] again for another spare.
+    pub fn fail_remap(
+        &mut self,
+        ticket: RemapTicket,
+        spare_failed: bool,
+    ) -> Result<(), PolicyError> {
+        let old = self.check_ticket(&ticket)?;
+        let previous = old.without(Entry::BUSY);
+        let restored = if previous.flags() == 0 {
+            None
+        } else {
+            Some(previous)
+        };
+        self.put_entry(ticket.block, restored)?;
+        self.spares.release(ticket.spare);
+        if spare_failed {
+            self.mark_spare_bad(ticket.spare)?;
+        }
+        Ok(())
+    }
+
+    /// A write of `block` to `target` failed. Returns the ticket of the
+    /// remap to perform (see the module example). A failed spare is marked
+    /// bad first.
+    pub fn on_write_error(
+        &mut self,
+        block: u64,
+        target: IoTarget,
+        whole_block: bool,
+    ) -> Result<RemapTicket, PolicyError> {
+        self.write_errors = self.write_errors.saturating_add(1);
+        self.check_can_remap()?;
+        self.check_block(block)?;
+        let entry = self.table.get(block);
+        if entry.is_some_and(|entry| entry.is_busy()) {
+            return Err(PolicyError::Stale);
+        }
+        match target {
+            IoTarget::Main => {
+                if entry.is_some_and(|entry| entry.is_remapped()) {
+                    return Err(PolicyError::Stale);
+                }
+            }
+            IoTarget::Spare(spare) => {
+                if entry.and_then(|entry| entry.spare()) != Some(spare) {
+                    return Err(PolicyError::Stale);
+                }
+                if !whole_block {
+                    return Err(PolicyError::PartialBlock);
+                }
+                self.mark_spare_bad(spare)?;
+            }
+        }
+        self.begin_remap(block, whole_block)
+    }
+
+    /// A read of `block` from `target` failed even after the caller's
+    /// retries. The block becomes pending: reads keep going where the data
+    /// is (and fail honestly) until a whole-block write remaps it.
+    pub fn on_read_error(
+        &mut self,
+        block: u64,
+        target: IoTarget,
+    ) -> Result<ReadErrorAction, PolicyError> {
+        self.read_errors = self.read_errors.saturating_add(1);
+        if self.store.has_failed() || self.config.observe_only {
+            return Ok(ReadErrorAction::Recorded);
+        }
+        self.check_block(block)?;
+        let entry = self.table.get(block);
+        match (target, entry) {
+            (_, Some(entry)) if entry.is_busy() => Err(PolicyError::Stale),
+            (IoTarget::Main, None) => {
+                let limit = self
+                    .layout()
+                    .max_entries
+                    .saturating_sub(self.layout().data_blocks);
+                if self.pending_unmapped >= limit {
+                    return Ok(ReadErrorAction::Recorded);
+                }
+                let pending = Entry::new(Entry::PENDING, 0);
+                if self.put_entry(block, Some(pending)).is_err() {
+                    return Ok(ReadErrorAction::Recorded);
+                }
+                self.record(Record::Entry {
+                    block,
+                    entry: pending,
+                })?;
+                Ok(ReadErrorAction::MarkedPending)
+            }
+            (IoTarget::Main, Some(entry)) if !entry.is_remapped() => {
+                Ok(ReadErrorAction::MarkedPending)
+            }
+            (IoTarget::Spare(spare), Some(entry)) if entry.spare() == Some(spare) => {
+                self.mark_spare_bad(spare)?;
+                if !entry.is_pending() {
+                    let pending = entry.with(Entry::PENDING);
+                    self.put_entry(block, Some(pending))?;
+                    self.record(Record::Entry {
+                        block,
+                        entry: pending,
+                    })?;
+                }
+                Ok(ReadErrorAction::MarkedPending)
+            }
+            _ => Err(PolicyError::Stale),
+        }
+    }
+
+    /// A read of `block` from `target` succeeded only after retries: the
+    /// block is weak. The caller still holds the whole block's data, so it
+    /// is rescued: returns the ticket of a remap to write that data to.
+    pub fn on_read_retry_succeeded(
+        &mut self,
+        block: u64,
+        target: IoTarget,
+    ) -> Result<RemapTicket, PolicyError> {
+        self.read_errors = self.read_errors.saturating_add(1);
+        self.check_can_remap()?;
+        self.check_block(block)?;
+        let entry = self.table.get(block);
+        match (target, entry) {
+            (_, Some(entry)) if entry.is_busy() => return Err(PolicyError::Stale),
+            (IoTarget::Main, Some(entry)) if entry.is_remapped() => return Err(PolicyError::Stale),
+            (IoTarget::Spare(spare), entry) => {
+                if entry.and_then(|entry| entry.spare()) != Some(spare) {
+                    return Err(PolicyError::Stale);
+                }
+                self.mark_spare_bad(spare)?;
+            }
+            _ => {}
+        }
+        self.begin_remap(block, true)
+    }
+
+    /// A read of `block` from the main device succeeded. A pending block
+    /// that reads fine again is healthy: its entry is cleared. Returns true
+    /// if it was.
+    pub fn on_read_ok(&mut self, block: u64) -> Result<bool, PolicyError> {
+        if self.store.has_failed() {
+            return Err(PolicyError::Metadata(MetaError::Failed));
+        }
+        match self.table.get(block) {
+            Some(entry) if entry.is_pending() && !entry.is_remapped() && !entry.is_busy() => {
+                self.put_entry(block, None)?;
+                self.record(Record::Clear { block })?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Makes every change so far durable. Only acknowledge I/O that
+    /// depended on a remap after this returns `Ok`.
+    pub fn commit(&mut self) -> Result<(), PolicyError> {
+        let state = StateRef {
+            table: &self.table,
+            spares: &self.spares,
+            scanner_cursor: self.scanner.cursor(),
+        };
+        self.store.commit(&state)?;
+        Ok(())
+    }
+
+    /// True if changes await [`Engine::commit`].
+    pub fn needs_commit(&self) -> bool {
+        self.store.is_dirty()
+    }
+
+    /// The main blocks the scanner may read now (`now_ns` is a monotonic
+    /// clock), at most `max_blocks`; `None` if the rate limit says wait.
+    pub fn scan_window(&mut self, now_ns: u64, max_blocks: u64) -> Option<ScanWindow> {
+        self.scanner.window(now_ns, max_blocks)
+    }
+
+    /// Moves the scanner past `blocks` scanned blocks (after their results
+    /// were reported). Records the cursor in the metadata periodically.
+    pub fn scan_advance(&mut self, blocks: u64) -> Result<(), PolicyError> {
+        if self.scanner.advance(blocks) && !self.store.has_failed() {
+            let position = self.scanner.cursor();
+            self.record(Record::ScannerCursor { position })?;
+        }
+        Ok(())
+    }
+
+    /// Changes the scanner rate.
+    pub fn set_scan_rate(&mut self, blocks_per_second: u64, burst: u64) {
+        self.config.scan_rate = blocks_per_second;
+        self.config.scan_burst = burst;
+        self.scanner.set_rate(blocks_per_second, burst);
+    }
+
+    /// Iterates over all table entries (for status dumps; writer side).
+    pub fn entries(&self) -> impl Iterator<Item = (u64, Entry)> + '_ {
+        self.table.iter()
+    }
+
+    /// Gives the metadata device back.
+    pub fn into_device(self) -> D {
+        self.store.into_device()
+    }
+}

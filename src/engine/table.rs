@@ -1,0 +1,674 @@
+//! The remap table: main block number → [`Entry`], in caller memory.
+//!
+//! Readers (the kernel's bio map path) never block and never take a lock: the
+//! table is an open-addressing hash table over `&[AtomicU64]` guarded by a
+//! sequence counter (a seqlock). A writer makes the counter odd, mutates,
+//! and makes it even again; a reader reads the counter, probes with plain
+//! atomic loads, and retries if the counter was odd or has changed. Writers
+//! are serialised by the caller, which the API enforces by handing out at
+//! most one [`TableWriter`] at a time (its mutation methods take `&mut
+//! self`).
+//!
+//! Slot placement uses Robin Hood linear probing: an entry that is farther
+//! from its home slot displaces one that is closer. That bounds the probe
+//! length of a *miss* (the common case: most blocks are not remapped) even
+//! at a load factor of 0.8, because a reader stops as soon as it meets an
+//! entry closer to its own home than the reader's current distance.
+//! Deletion shifts following entries back (no tombstones), so the table
+//! never degrades.
+//!
+//! Memory: [`TABLE_HEADER_WORDS`] header words (sequence counter, writer
+//! claim; one cache line) then 2 words per slot: word 0 is the key (main
+//! block + 1, so all-zero memory is an empty table), word 1 the entry value.
+//! The slot count is not a power of two: `capacity * 5 / 4 + 1` slots and
+//! multiply-shift range reduction keep memory at ≤ 20 bytes per entry
+//! (plus the header) at full capacity.
+
+use core::hint::spin_loop;
+use core::sync::atomic::{fence, AtomicU64, Ordering};
+
+/// Words at the start of the table memory before the slots.
+pub const TABLE_HEADER_WORDS: usize = 8;
+/// Header word holding the sequence counter.
+const SEQ_WORD: usize = 0;
+/// Header word that is 1 while a [`TableWriter`] exists.
+const CLAIM_WORD: usize = 1;
+/// Words per slot.
+const SLOT_WORDS: usize = 2;
+
+/// Largest spare index an entry can hold (56 bits).
+pub const MAX_SPARE_INDEX: u64 = (1 << 56) - 1;
+const FLAGS_SHIFT: u32 = 56;
+
+/// Why a table operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableError {
+    /// The memory is too small for even one slot.
+    MemoryTooSmall,
+    /// The table already holds its capacity of entries.
+    Full,
+    /// Block number `u64::MAX` cannot be stored (keys are block + 1).
+    BadBlock,
+    /// Spare index above [`MAX_SPARE_INDEX`].
+    BadSpare,
+}
+
+/// The state of one remapped or suspicious main block.
+///
+/// Packed in one u64: bits 0..56 spare block index, bits 56..64 flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Entry {
+    value: u64,
+}
+
+impl Entry {
+    /// Reads and writes go to the spare block.
+    pub const REMAPPED: u8 = 1;
+    /// A read failed; waiting for a whole-block write to remap it.
+    pub const PENDING: u8 = 2;
+    /// A remap is in progress: the caller must defer I/O to this block.
+    pub const BUSY: u8 = 4;
+    /// Flags that are persisted (BUSY never reaches the disk).
+    pub const PERSISTENT_FLAGS: u8 = Self::REMAPPED | Self::PENDING;
+
+    /// Builds an entry; `spare` is ignored unless `REMAPPED` is set.
+    pub const fn new(flags: u8, spare: u64) -> Entry {
+        let spare = if flags & Self::REMAPPED != 0 {
+            spare & MAX_SPARE_INDEX
+        } else {
+            0
+        };
+        Entry {
+            value: spare | ((flags as u64) << FLAGS_SHIFT),
+        }
+    }
+
+    /// Decodes the packed form.
+    pub const fn from_raw(value: u64) -> Entry {
+        Entry { value }
+    }
+
+    /// The packed form (also the on-disk form of the second record word).
+    pub const fn raw(&self) -> u64 {
+        self.value
+    }
+
+    /// All flags.
+    pub const fn flags(&self) -> u8 {
+        (self.value >> FLAGS_SHIFT) as u8
+    }
+
+    /// The spare block, if the entry is remapped.
+    pub const fn spare(&self) -> Option<u64> {
+        if self.flags() & Self::REMAPPED != 0 {
+            Some(self.value & MAX_SPARE_INDEX)
+        } else {
+            None
+        }
+    }
+
+    /// True if the block is remapped to a spare.
+    pub const fn is_remapped(&self) -> bool {
+        self.flags() & Self::REMAPPED != 0
+    }
+
+    /// True if a read failed and the block awaits a whole-block write.
+    pub const fn is_pending(&self) -> bool {
+        self.flags() & Self::PENDING != 0
+    }
+
+    /// True while a remap is in progress.
+    pub const fn is_busy(&self) -> bool {
+        self.flags() & Self::BUSY != 0
+    }
+
+    /// The same entry with `flags` set.
+    pub const fn with(&self, flags: u8) -> Entry {
+        Entry::new(self.flags() | flags, self.value & MAX_SPARE_INDEX)
+    }
+
+    /// The same entry with `flags` cleared.
+    pub const fn without(&self, flags: u8) -> Entry {
+        Entry::new(self.flags() & !flags, self.value & MAX_SPARE_INDEX)
+    }
+}
+
+/// Where the caller should send I/O for a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// To the main device, unchanged.
+    Main,
+    /// To spare data block `index`.
+    Spare(u64),
+    /// Hold the bio until the remap in progress finishes.
+    Defer,
+    /// (Writes only) the block is pending: hand the write to the error
+    /// worker, which remaps the block and writes the data to the new spare.
+    Remap,
+}
+
+/// Mixes a key into a well-distributed 64-bit hash (the SplitMix64
+/// finaliser): block numbers are sequential, and range reduction by
+/// multiply-shift uses the high bits, so every input bit must reach them.
+#[inline]
+fn mix(key: u64) -> u64 {
+    let mut z = key;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Slots needed for `capacity` entries (load factor at most 0.8).
+pub fn slots_for(capacity: u64) -> u64 {
+    capacity.saturating_add(capacity / 4).saturating_add(1)
+}
+
+/// u64 words of memory a table of `capacity` entries needs.
+pub fn table_words_for(capacity: u64) -> u64 {
+    slots_for(capacity)
+        .saturating_mul(SLOT_WORDS as u64)
+        .saturating_add(TABLE_HEADER_WORDS as u64)
+}
+
+/// A read-only, lock-free view of the table; cheap to copy and share.
+#[derive(Clone, Copy)]
+pub struct RemapTable<'a> {
+    header: &'a [AtomicU64],
+    slots: &'a [AtomicU64],
+    slot_count: u64,
+}
+
+impl<'a> RemapTable<'a> {
+    /// Views `words` (all zero = empty table) as a table. Extra words beyond
+    /// a whole number of slots are ignored.
+    pub fn new(words: &'a [AtomicU64]) -> Result<RemapTable<'a>, TableError> {
+        if words.len() < TABLE_HEADER_WORDS + SLOT_WORDS {
+            return Err(TableError::MemoryTooSmall);
+        }
+        let (header, rest) = words.split_at(TABLE_HEADER_WORDS);
+        let slot_count = (rest.len() / SLOT_WORDS) as u64;
+        let slots = rest
+            .get(..rest.len() / SLOT_WORDS * SLOT_WORDS)
+            .unwrap_or(&[]);
+        Ok(RemapTable {
+            header,
+            slots,
+            slot_count,
+        })
+    }
+
+    /// Number of slots.
+    pub fn slot_count(&self) -> u64 {
+        self.slot_count
+    }
+
+    /// Most entries the table accepts (keeps the load factor ≤ 0.8).
+    pub fn capacity(&self) -> u64 {
+        // The inverse of `slots_for`: the largest capacity whose slot count
+        // fits. The estimate is at most a few below it.
+        let mut capacity = self.slot_count.saturating_sub(1).saturating_mul(4) / 5;
+        while slots_for(capacity + 1) <= self.slot_count {
+            capacity += 1;
+        }
+        capacity
+    }
+
+    fn seq(&self) -> &AtomicU64 {
+        &self.header[SEQ_WORD]
+    }
+
+    fn claim(&self) -> &AtomicU64 {
+        &self.header[CLAIM_WORD]
+    }
+
+    #[inline]
+    fn home(&self, key: u64) -> u64 {
+        ((u128::from(mix(key)) * u128::from(self.slot_count)) >> 64) as u64
+    }
+
+    #[inline]
+    fn next(&self, slot: u64) -> u64 {
+        let next = slot + 1;
+        if next >= self.slot_count {
+            0
+        } else {
+            next
+        }
+    }
+
+    /// Distance of the entry with `key` sitting in `slot` from its home.
+    #[inline]
+    fn displacement(&self, key: u64, slot: u64) -> u64 {
+        let home = self.home(key);
+        if slot >= home {
+            slot - home
+        } else {
+            slot + self.slot_count - home
+        }
+    }
+
+    #[inline]
+    fn load_key(&self, slot: u64) -> u64 {
+        self.slots
+            .get(slot as usize * SLOT_WORDS)
+            .map_or(0, |word| word.load(Ordering::Relaxed))
+    }
+
+    #[inline]
+    fn load_value(&self, slot: u64) -> u64 {
+        self.slots
+            .get(slot as usize * SLOT_WORDS + 1)
+            .map_or(0, |word| word.load(Ordering::Relaxed))
+    }
+
+    /// Probes for `key`; returns its slot and value. Bounded by the slot
+    /// count even if it reads a half-written table (the seqlock retry then
+    /// discards the answer).
+    #[inline]
+    fn probe(&self, key: u64) -> Option<(u64, u64)> {
+        let mut slot = self.home(key);
+        let mut distance = 0;
+        while distance < self.slot_count {
+            let found = self.load_key(slot);
+            if found == 0 {
+                return None;
+            }
+            if found == key {
+                return Some((slot, self.load_value(slot)));
+            }
+            if self.displacement(found, slot) < distance {
+                return None;
+            }
+            slot = self.next(slot);
+            distance += 1;
+        }
+        None
+    }
+
+    /// Looks up `block`. Never blocks; retries only while a writer is in
+    /// the middle of a mutation (a few hundred nanoseconds at most, as
+    /// writers mutate with no I/O in between).
+    #[inline]
+    pub fn get(&self, block: u64) -> Option<Entry> {
+        let key = block.checked_add(1)?;
+        loop {
+            let before = self.seq().load(Ordering::Acquire);
+            if before & 1 == 0 {
+                let found = self.probe(key);
+                fence(Ordering::Acquire);
+                if self.seq().load(Ordering::Relaxed) == before {
+                    return found.map(|(_, value)| Entry::from_raw(value));
+                }
+            }
+            spin_loop();
+        }
+    }
+
+    /// Where a read of `block` should go. Pending blocks read from where
+    /// their data is (main, or the spare that failed), so the device
+    /// reports the honest error instead of returning stale data.
+    #[inline]
+    pub fn route_read(&self, block: u64) -> Route {
+        match self.get(block) {
+            None => Route::Main,
+            Some(entry) if entry.is_busy() => Route::Defer,
+            Some(entry) => match entry.spare() {
+                Some(spare) => Route::Spare(spare),
+                None => Route::Main,
+            },
+        }
+    }
+
+    /// Where a write to `block` should go.
+    #[inline]
+    pub fn route_write(&self, block: u64) -> Route {
+        match self.get(block) {
+            None => Route::Main,
+            Some(entry) if entry.is_busy() => Route::Defer,
+            Some(entry) if entry.is_pending() => Route::Remap,
+            Some(entry) => match entry.spare() {
+                Some(spare) => Route::Spare(spare),
+                None => Route::Main,
+            },
+        }
+    }
+
+    /// Claims the single writer handle; `None` if one already exists.
+    pub fn writer(&self) -> Option<TableWriter<'a>> {
+        self.claim()
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        let mut writer = TableWriter {
+            table: *self,
+            len: 0,
+            limit: self.capacity(),
+        };
+        writer.len = writer.count_slots();
+        Some(writer)
+    }
+}
+
+/// The one handle allowed to mutate a table. The caller serialises writer
+/// calls (it owns the handle behind its own lock); readers keep working
+/// concurrently through [`RemapTable`]. Mutations are short and do no I/O;
+/// in the kernel, run them with preemption disabled (under a spinlock) so a
+/// reader never spins behind a sleeping writer.
+pub struct TableWriter<'a> {
+    table: RemapTable<'a>,
+    len: u64,
+    limit: u64,
+}
+
+impl Drop for TableWriter<'_> {
+    fn drop(&mut self) {
+        self.table.claim().store(0, Ordering::Release);
+    }
+}
+
+impl<'a> TableWriter<'a> {
+    /// The read-only view of the same table.
+    pub fn table(&self) -> RemapTable<'a> {
+        self.table
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True if the table holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Most entries the table accepts: the memory's capacity, or the lower
+    /// limit set with [`TableWriter::set_limit`].
+    pub fn capacity(&self) -> u64 {
+        self.limit
+    }
+
+    /// Caps the number of entries (the metadata layout can only persist
+    /// `max_entries`, even if the memory could hold more).
+    pub fn set_limit(&mut self, limit: u64) {
+        self.limit = limit.min(self.table.capacity());
+    }
+
+    /// Looks up `block` (writers need no seqlock: nobody else mutates).
+    pub fn get(&self, block: u64) -> Option<Entry> {
+        let key = block.checked_add(1)?;
+        self.table
+            .probe(key)
+            .map(|(_, value)| Entry::from_raw(value))
+    }
+
+    fn count_slots(&self) -> u64 {
+        (0..self.table.slot_count)
+            .filter(|&slot| self.table.load_key(slot) != 0)
+            .count() as u64
+    }
+
+    fn store(&self, slot: u64, key: u64, value: u64) {
+        let index = slot as usize * SLOT_WORDS;
+        if let Some(word) = self.table.slots.get(index) {
+            word.store(key, Ordering::Relaxed);
+        }
+        if let Some(word) = self.table.slots.get(index + 1) {
+            word.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// Opens a write section: readers that overlap it will retry.
+    fn begin_write(&self) -> u64 {
+        let seq = self.table.seq().load(Ordering::Relaxed);
+        self.table
+            .seq()
+            .store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        seq
+    }
+
+    /// Closes the write section opened at `seq`.
+    fn end_write(&self, seq: u64) {
+        self.table
+            .seq()
+            .store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Inserts or replaces the entry of `block`.
+    pub fn set(&mut self, block: u64, entry: Entry) -> Result<(), TableError> {
+        let key = block.checked_add(1).ok_or(TableError::BadBlock)?;
+        if let Some((slot, _)) = self.table.probe(key) {
+            let seq = self.begin_write();
+            self.store(slot, key, entry.raw());
+            self.end_write(seq);
+            return Ok(());
+        }
+        if self.len >= self.capacity() {
+            return Err(TableError::Full);
+        }
+        let seq = self.begin_write();
+        // Robin Hood insertion: carry the entry forward; whenever the
+        // resident entry is closer to its home than the carried one, swap.
+        let mut carried_key = key;
+        let mut carried_value = entry.raw();
+        let mut slot = self.table.home(key);
+        let mut distance = 0;
+        let mut steps = 0;
+        while steps < self.table.slot_count {
+            let resident = self.table.load_key(slot);
+            if resident == 0 {
+                self.store(slot, carried_key, carried_value);
+                break;
+            }
+            let resident_distance = self.table.displacement(resident, slot);
+            if resident_distance < distance {
+                let resident_value = self.table.load_value(slot);
+                self.store(slot, carried_key, carried_value);
+                carried_key = resident;
+                carried_value = resident_value;
+                distance = resident_distance;
+            }
+            slot = self.table.next(slot);
+            distance += 1;
+            steps += 1;
+        }
+        self.len += 1;
+        self.end_write(seq);
+        Ok(())
+    }
+
+    /// Removes the entry of `block`; returns it if there was one.
+    pub fn remove(&mut self, block: u64) -> Option<Entry> {
+        let key = block.checked_add(1)?;
+        let (mut slot, value) = self.table.probe(key)?;
+        let seq = self.begin_write();
+        // Backward-shift deletion: pull each following displaced entry one
+        // slot back so no probe sequence is broken and no tombstone is left.
+        let mut steps = 0;
+        while steps < self.table.slot_count {
+            let next = self.table.next(slot);
+            let next_key = self.table.load_key(next);
+            if next_key == 0 || self.table.displacement(next_key, next) == 0 {
+                break;
+            }
+            self.store(slot, next_key, self.table.load_value(next));
+            slot = next;
+            steps += 1;
+        }
+        self.store(slot, 0, 0);
+        self.len = self.len.saturating_sub(1);
+        self.end_write(seq);
+        Some(Entry::from_raw(value))
+    }
+
+    /// Removes every entry (O(slots)).
+    pub fn clear(&mut self) {
+        let seq = self.begin_write();
+        for slot in 0..self.table.slot_count {
+            self.store(slot, 0, 0);
+        }
+        self.len = 0;
+        self.end_write(seq);
+    }
+
+    /// Iterates over all `(block, entry)` pairs in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, Entry)> + '_ {
+        (0..self.table.slot_count).filter_map(move |slot| {
+            let key = self.table.load_key(slot);
+            if key == 0 {
+                None
+            } else {
+                Some((key - 1, Entry::from_raw(self.table.load_value(slot))))
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::collections::HashMap;
+    use std::vec::Vec;
+
+    fn memory(capacity: u64) -> Vec<AtomicU64> {
+        (0..table_words_for(capacity))
+            .map(|_| AtomicU64::new(0))
+            .collect()
+    }
+
+    #[test]
+    fn sizing_stays_under_24_bytes_per_entry() {
+        for capacity in [1u64, 10, 1000, 1 << 20] {
+            let bytes = table_words_for(capacity) * 8;
+            assert!(bytes <= capacity * 24 + 128, "{capacity}: {bytes}");
+            let words = memory(capacity.min(5000));
+            let table = RemapTable::new(&words).unwrap();
+            assert!(table.capacity() >= capacity.min(5000));
+        }
+    }
+
+    #[test]
+    fn insert_lookup_remove_against_hashmap() {
+        let words = memory(500);
+        let table = RemapTable::new(&words).unwrap();
+        let mut writer = table.writer().unwrap();
+        assert!(table.writer().is_none(), "second writer must be refused");
+        let mut model = HashMap::new();
+        let mut state = 0x1234_5678_9ABC_DEF0u64;
+        for step in 0..20000u64 {
+            state = mix(state.wrapping_add(step));
+            let block = state % 700;
+            if state % 3 == 0 {
+                assert_eq!(writer.remove(block), model.remove(&block));
+            } else {
+                let entry = Entry::new(Entry::REMAPPED, state % 1000);
+                match writer.set(block, entry) {
+                    Ok(()) => {
+                        model.insert(block, entry);
+                    }
+                    Err(TableError::Full) => assert!(model.len() as u64 >= writer.capacity()),
+                    Err(other) => panic!("{other:?}"),
+                }
+            }
+            assert_eq!(writer.len(), model.len() as u64);
+            if step % 97 == 0 {
+                for probe in 0..700 {
+                    assert_eq!(table.get(probe), model.get(&probe).copied());
+                }
+            }
+        }
+        let mut seen: Vec<_> = writer.iter().collect();
+        seen.sort_by_key(|(block, _)| *block);
+        let mut expected: Vec<_> = model.into_iter().collect();
+        expected.sort_by_key(|(block, _)| *block);
+        assert_eq!(seen, expected);
+        drop(writer);
+        assert!(table.writer().is_some(), "claim is released on drop");
+    }
+
+    #[test]
+    fn full_table_refuses_and_stays_consistent() {
+        let words = memory(10);
+        let table = RemapTable::new(&words).unwrap();
+        let mut writer = table.writer().unwrap();
+        let capacity = writer.capacity();
+        for block in 0..capacity {
+            writer
+                .set(block * 1000, Entry::new(Entry::PENDING, 0))
+                .unwrap();
+        }
+        assert_eq!(
+            writer.set(5, Entry::new(Entry::PENDING, 0)),
+            Err(TableError::Full)
+        );
+        // Updating an existing key still works when full.
+        writer.set(0, Entry::new(Entry::REMAPPED, 3)).unwrap();
+        assert_eq!(table.get(0).and_then(|e| e.spare()), Some(3));
+        assert_eq!(table.get(5), None);
+        assert_eq!(
+            writer.set(u64::MAX, Entry::new(Entry::PENDING, 0)),
+            Err(TableError::BadBlock)
+        );
+    }
+
+    #[test]
+    fn routes_follow_flags() {
+        let words = memory(16);
+        let table = RemapTable::new(&words).unwrap();
+        let mut writer = table.writer().unwrap();
+        writer.set(1, Entry::new(Entry::REMAPPED, 9)).unwrap();
+        writer.set(2, Entry::new(Entry::PENDING, 0)).unwrap();
+        writer.set(3, Entry::new(Entry::BUSY, 0)).unwrap();
+        writer
+            .set(4, Entry::new(Entry::REMAPPED | Entry::PENDING, 5))
+            .unwrap();
+        assert_eq!(table.route_read(0), Route::Main);
+        assert_eq!(table.route_read(1), Route::Spare(9));
+        assert_eq!(table.route_write(1), Route::Spare(9));
+        assert_eq!(table.route_read(2), Route::Main);
+        assert_eq!(table.route_write(2), Route::Remap);
+        assert_eq!(table.route_read(3), Route::Defer);
+        assert_eq!(table.route_write(3), Route::Defer);
+        assert_eq!(table.route_read(4), Route::Spare(5));
+        assert_eq!(table.route_write(4), Route::Remap);
+    }
+
+    #[test]
+    fn concurrent_readers_see_only_committed_values() {
+        use std::sync::atomic::AtomicBool;
+        use std::thread;
+        let words = memory(4096);
+        let table = RemapTable::new(&words).unwrap();
+        let stop = AtomicBool::new(false);
+        thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut checks = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for block in 0..256u64 {
+                        if let Some(entry) = table.get(block) {
+                            // Writers only ever store spare == block * 2.
+                            assert_eq!(entry.spare(), Some(block * 2));
+                            checks += 1;
+                        }
+                    }
+                }
+                checks
+            });
+            let mut writer = table.writer().unwrap();
+            for round in 0..2000u64 {
+                for block in 0..256u64 {
+                    if (block + round) % 3 == 0 {
+                        writer.remove(block);
+                    } else {
+                        writer
+                            .set(block, Entry::new(Entry::REMAPPED, block * 2))
+                            .unwrap();
+                    }
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            assert!(reader.join().unwrap() > 0);
+        });
+    }
+}
