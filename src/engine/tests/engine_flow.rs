@@ -1,0 +1,451 @@
+//! End-to-end flows through the engine on an in-memory device.
+
+mod common;
+
+use common::*;
+use dm_remap_engine::layout::Layout;
+use dm_remap_engine::{
+    Engine, Event, IoTarget, MemoryRequirements, MetaError, Mode, PolicyError, ReadErrorAction,
+    Route,
+};
+
+const MAIN_SECTORS: u64 = 8 * 1024; // 1024 blocks of 4 KiB
+const SPARE_SECTORS: u64 = 2048;
+
+fn format(device: &mut MemDevice, memory: &mut Memory, log_blocks: u32) {
+    let engine = Engine::format(
+        device,
+        memory.engine_memory(),
+        binding(MAIN_SECTORS),
+        SPARE_SECTORS,
+        params(log_blocks),
+        config(),
+    )
+    .unwrap();
+    drop(engine);
+}
+
+fn requirements(spare_sectors: u64, log_blocks: u32) -> MemoryRequirements {
+    MemoryRequirements::for_format(spare_sectors, params(log_blocks)).unwrap()
+}
+
+#[test]
+fn write_error_remap_survives_reopen() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    format(&mut device, &mut memory, 16);
+    let mut engine = Engine::open(
+        &mut device,
+        memory.engine_memory(),
+        &expected(MAIN_SECTORS, SPARE_SECTORS),
+        config(),
+    )
+    .unwrap();
+    let table = engine.table();
+    assert_eq!(table.route_read(5), Route::Main);
+    let ticket = engine.on_write_error(5, IoTarget::Main, true).unwrap();
+    assert_eq!(table.route_read(5), Route::Defer);
+    assert_eq!(
+        ticket.spare_sector,
+        engine.layout().data_start + ticket.spare * 8
+    );
+    engine.complete_remap(ticket).unwrap();
+    engine.commit().unwrap();
+    assert_eq!(table.route_read(5), Route::Spare(ticket.spare));
+    let status = engine.status();
+    assert_eq!(status.remapped_blocks, 1);
+    assert_eq!(status.write_errors, 1);
+    assert_eq!(status.spare_used, 1);
+    let generation = status.generation;
+    drop(engine);
+
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let engine = Engine::open(
+        &mut device,
+        memory.engine_memory(),
+        &expected(MAIN_SECTORS, SPARE_SECTORS),
+        config(),
+    )
+    .unwrap();
+    assert_eq!(engine.table().route_read(5), Route::Spare(ticket.spare));
+    assert!(engine.status().generation > generation);
+    assert_eq!(engine.status().spare_used, 1);
+}
+
+#[test]
+fn pending_block_is_remapped_by_whole_write_and_never_served_stale() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = Engine::format(
+        &mut device,
+        memory.engine_memory(),
+        binding(MAIN_SECTORS),
+        SPARE_SECTORS,
+        params(16),
+        config(),
+    )
+    .unwrap();
+    let table = engine.table();
+    assert_eq!(
+        engine.on_read_error(9, IoTarget::Main),
+        Ok(ReadErrorAction::MarkedPending)
+    );
+    // Reads still go to main (which fails honestly), writes must remap.
+    assert_eq!(table.route_read(9), Route::Main);
+    assert_eq!(table.route_write(9), Route::Remap);
+    assert_eq!(engine.status().mode, Mode::Degraded);
+    assert_eq!(engine.begin_remap(9, false), Err(PolicyError::PartialBlock));
+    let ticket = engine.begin_remap(9, true).unwrap();
+    engine.complete_remap(ticket).unwrap();
+    engine.commit().unwrap();
+    assert_eq!(table.route_read(9), Route::Spare(ticket.spare));
+    assert_eq!(engine.status().pending_blocks, 0);
+    assert_eq!(engine.status().mode, Mode::Ok);
+
+    // A pending block that reads fine again is cleared.
+    engine.on_read_error(10, IoTarget::Main).unwrap();
+    assert_eq!(engine.on_read_ok(10), Ok(true));
+    assert_eq!(table.route_write(10), Route::Main);
+}
+
+#[test]
+fn failing_spares_are_retired_and_never_reused() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = Engine::format(
+        &mut device,
+        memory.engine_memory(),
+        binding(MAIN_SECTORS),
+        SPARE_SECTORS,
+        params(16),
+        config(),
+    )
+    .unwrap();
+    let first = engine.on_write_error(1, IoTarget::Main, true).unwrap();
+    engine.fail_remap(first, true).unwrap();
+    let second = engine.begin_remap(1, true).unwrap();
+    assert_ne!(first.spare, second.spare);
+    engine.complete_remap(second).unwrap();
+    // The spare now fails a write: it is retired, a new one is chosen.
+    let third = engine
+        .on_write_error(1, IoTarget::Spare(second.spare), true)
+        .unwrap();
+    assert!(engine.spares().is_bad(second.spare));
+    engine.complete_remap(third).unwrap();
+    // A read error on the spare makes the block pending again.
+    assert_eq!(
+        engine.on_read_error(1, IoTarget::Spare(third.spare)),
+        Ok(ReadErrorAction::MarkedPending)
+    );
+    assert_eq!(engine.table().route_read(1), Route::Spare(third.spare));
+    assert_eq!(engine.table().route_write(1), Route::Remap);
+    engine.commit().unwrap();
+    let status = engine.status();
+    assert_eq!(status.spare_bad, 3);
+    // Stale reports are refused.
+    assert_eq!(
+        engine.on_write_error(1, IoTarget::Main, true),
+        Err(PolicyError::Stale)
+    );
+}
+
+#[test]
+fn exhaustion_events_and_observe_only() {
+    let spare_sectors = 40 + 16 * 8 + 48 + 8; // a handful of data blocks
+    let mut device = MemDevice::new(spare_sectors);
+    let mut memory = Memory::new(requirements(spare_sectors, 3));
+    let mut engine = Engine::format(
+        &mut device,
+        memory.engine_memory(),
+        binding(MAIN_SECTORS),
+        spare_sectors,
+        params(3),
+        config(),
+    )
+    .unwrap();
+    let total = engine.status().spare_total;
+    assert!(total >= 4, "{total}");
+    let mut levels = Vec::new();
+    let mut modes = Vec::new();
+    for block in 0..total {
+        let ticket = engine.on_write_error(block, IoTarget::Main, true).unwrap();
+        engine.complete_remap(ticket).unwrap();
+        engine.commit().unwrap();
+        while let Some(event) = engine.poll_event() {
+            match event {
+                Event::SpareUsage(level) => levels.push(level),
+                Event::ModeChanged(mode) => modes.push(mode),
+            }
+        }
+    }
+    assert_eq!(levels, vec![75, 90, 100]);
+    assert_eq!(modes.last(), Some(&Mode::SpareExhausted));
+    assert_eq!(
+        engine.on_write_error(total, IoTarget::Main, true),
+        Err(PolicyError::SpareExhausted)
+    );
+    engine.set_observe_only(true);
+    assert_eq!(
+        engine.on_write_error(total + 1, IoTarget::Main, true),
+        Err(PolicyError::ObserveOnly)
+    );
+    assert_eq!(
+        engine.on_read_error(total + 1, IoTarget::Main),
+        Ok(ReadErrorAction::Recorded)
+    );
+    assert_eq!(
+        engine.poll_event(),
+        Some(Event::ModeChanged(Mode::ObserveOnly))
+    );
+    assert_eq!(engine.status().read_errors, 1);
+}
+
+#[test]
+fn many_commits_cycle_through_generations() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 4));
+    let mut engine = Engine::format(
+        &mut device,
+        memory.engine_memory(),
+        binding(MAIN_SECTORS),
+        SPARE_SECTORS,
+        params(4),
+        config(),
+    )
+    .unwrap();
+    for block in 0..100u64 {
+        engine.on_read_error(block, IoTarget::Main).unwrap();
+        if block % 3 == 0 {
+            engine.on_read_ok(block).unwrap();
+        }
+        engine.commit().unwrap();
+    }
+    // Also one commit larger than a log block (multi-block commit).
+    for block in 200..700u64 {
+        engine.on_read_error(block, IoTarget::Main).unwrap();
+        engine.on_read_ok(block).unwrap();
+    }
+    engine.commit().unwrap();
+    let state = engine_state(&engine);
+    assert!(engine.status().generation >= 20);
+    drop(engine);
+    let (recovered, _, _) =
+        recover_image(&device.durable, &expected(MAIN_SECTORS, SPARE_SECTORS)).unwrap();
+    assert_eq!(recovered, state);
+}
+
+#[test]
+fn multi_block_commit_replays_from_log() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = Engine::format(
+        &mut device,
+        memory.engine_memory(),
+        binding(MAIN_SECTORS),
+        SPARE_SECTORS,
+        params(16),
+        config(),
+    )
+    .unwrap();
+    for block in 0..600u64 {
+        engine.on_read_error(block % 300, IoTarget::Main).unwrap();
+        engine.on_read_ok(block % 300).unwrap();
+    }
+    engine.on_read_error(3, IoTarget::Main).unwrap();
+    engine.commit().unwrap();
+    assert_eq!(
+        engine.status().generation,
+        0,
+        "fits in the log, no snapshot"
+    );
+    let state = engine_state(&engine);
+    drop(engine);
+    let (recovered, _, loaded) =
+        recover_image(&device.durable, &expected(MAIN_SECTORS, SPARE_SECTORS)).unwrap();
+    assert_eq!(recovered, state);
+    assert_eq!(loaded.position.next_block, 5);
+    assert_eq!(loaded.position.next_commit, 1);
+}
+
+#[test]
+fn blank_foreign_and_mismatched_devices_are_refused() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let exp = expected(MAIN_SECTORS, SPARE_SECTORS);
+    assert_eq!(
+        Engine::open(&mut device, memory.engine_memory(), &exp, config()).err(),
+        Some(MetaError::Blank)
+    );
+    // Foreign data: never formatted over, never opened.
+    device.durable[100] = 0x55;
+    assert_eq!(
+        Engine::open(&mut device, memory.engine_memory(), &exp, config()).err(),
+        Some(MetaError::ForeignData)
+    );
+    assert_eq!(
+        Engine::format(
+            &mut device,
+            memory.engine_memory(),
+            binding(MAIN_SECTORS),
+            SPARE_SECTORS,
+            params(16),
+            config()
+        )
+        .err(),
+        Some(MetaError::NotBlank)
+    );
+    device.durable[100] = 0;
+    format(&mut device, &mut memory, 16);
+    let mut wrong = exp;
+    wrong.main_uuid = Some(*b"another-main-dev");
+    assert_eq!(
+        Engine::open(&mut device, memory.engine_memory(), &wrong, config()).err(),
+        Some(MetaError::MainUuidMismatch)
+    );
+    let mut wrong = exp;
+    wrong.spare_uuid = Some(*b"another-spare-dv");
+    assert_eq!(
+        Engine::open(&mut device, memory.engine_memory(), &wrong, config()).err(),
+        Some(MetaError::SpareUuidMismatch)
+    );
+    let mut wrong = exp;
+    wrong.main_sectors = Some(MAIN_SECTORS * 2);
+    assert_eq!(
+        Engine::open(&mut device, memory.engine_memory(), &wrong, config()).err(),
+        Some(MetaError::MainSizeMismatch)
+    );
+    let mut wrong = exp;
+    wrong.spare_offset = Some(8);
+    assert_eq!(
+        Engine::open(&mut device, memory.engine_memory(), &wrong, config()).err(),
+        Some(MetaError::SpareOffsetMismatch)
+    );
+    let mut wrong = exp;
+    wrong.spare_sectors = SPARE_SECTORS - 8;
+    assert_eq!(
+        Engine::open(&mut device, memory.engine_memory(), &wrong, config()).err(),
+        Some(MetaError::SpareRegionShrunk)
+    );
+    // Not enough memory is refused, not a panic.
+    let mut small = Memory::new(requirements(SPARE_SECTORS / 2, 16));
+    assert!(Engine::open(&mut device, small.engine_memory(), &exp, config()).is_err());
+}
+
+#[test]
+fn spare_region_growth_keeps_remaps_and_adds_blocks() {
+    let grown_sectors = SPARE_SECTORS * 4;
+    let mut device = MemDevice::new(grown_sectors);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = Engine::format(
+        &mut device,
+        memory.engine_memory(),
+        binding(MAIN_SECTORS),
+        SPARE_SECTORS,
+        params(16),
+        config(),
+    )
+    .unwrap();
+    let ticket = engine.on_write_error(77, IoTarget::Main, true).unwrap();
+    engine.complete_remap(ticket).unwrap();
+    engine.on_read_error(78, IoTarget::Main).unwrap();
+    let bad = engine.begin_remap(79, true).unwrap();
+    engine.fail_remap(bad, true).unwrap();
+    engine.commit().unwrap();
+    let before = engine_state(&engine);
+    let old_blocks = engine.status().spare_total;
+    let old_layout = *engine.layout();
+    drop(engine);
+
+    let exp = expected(MAIN_SECTORS, grown_sectors);
+    let (req, _) = MemoryRequirements::for_open(&mut device, &mut [0u8; 4096], &exp).unwrap();
+    let mut memory = Memory::new(req);
+    let mut engine = Engine::open(&mut device, memory.engine_memory(), &exp, config()).unwrap();
+    assert!(engine.status().spare_total > old_blocks);
+    assert_eq!(engine.layout().data_start, old_layout.data_start);
+    assert_eq!(engine_state(&engine), before);
+    // The new blocks (including the old snapshot areas) are usable.
+    let mut spares = Vec::new();
+    while let Ok(ticket) = engine.begin_remap(1000 + spares.len() as u64 % 20, true) {
+        engine.complete_remap(ticket).unwrap();
+        spares.push(ticket.spare);
+        if spares.len() as u64 >= engine.status().spare_total {
+            break;
+        }
+    }
+    let layout: Layout = *engine.layout();
+    for spare in &spares {
+        let sector = layout.spare_block_sector(*spare).unwrap();
+        assert!(sector + 8 <= layout.snapshot_start[0]);
+        assert!(sector >= layout.data_start);
+    }
+    engine.commit().unwrap();
+    drop(engine);
+    let (recovered, superblock, _) = recover_image(&device.durable, &exp).unwrap();
+    assert_eq!(superblock.layout.spare_sectors, grown_sectors);
+    assert!(recovered.entries.contains_key(&77));
+}
+
+#[test]
+fn scanner_cursor_is_persisted() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = Engine::format(
+        &mut device,
+        memory.engine_memory(),
+        binding(MAIN_SECTORS),
+        SPARE_SECTORS,
+        params(16),
+        config(),
+    )
+    .unwrap();
+    engine.scan_window(0, 0);
+    let window = engine.scan_window(1_000_000_000, 300).unwrap();
+    assert_eq!((window.start, window.count), (0, 300));
+    // Block 10 was weak: rescue it while its data is still readable.
+    let ticket = engine.on_read_retry_succeeded(10, IoTarget::Main).unwrap();
+    engine.complete_remap(ticket).unwrap();
+    engine.scan_advance(window.count).unwrap();
+    engine.commit().unwrap();
+    drop(engine);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = Engine::open(
+        &mut device,
+        memory.engine_memory(),
+        &expected(MAIN_SECTORS, SPARE_SECTORS),
+        config(),
+    )
+    .unwrap();
+    assert_eq!(engine.status().scanner_cursor, 300);
+    assert_eq!(engine.table().route_read(10), Route::Spare(ticket.spare));
+    engine.scan_window(0, 0);
+    assert_eq!(engine.scan_window(1_000_000_000, 5).unwrap().start, 300);
+}
+
+#[test]
+fn metadata_write_failure_enters_failed_mode() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = Engine::format(
+        &mut device,
+        memory.engine_memory(),
+        binding(MAIN_SECTORS),
+        SPARE_SECTORS,
+        params(16),
+        config(),
+    )
+    .unwrap();
+    engine.device_mut().fail_after_writes = Some(0);
+    let ticket = engine.on_write_error(3, IoTarget::Main, true).unwrap();
+    engine.complete_remap(ticket).unwrap();
+    assert!(matches!(
+        engine.commit(),
+        Err(PolicyError::Metadata(MetaError::Io(_)))
+    ));
+    assert_eq!(engine.status().mode, Mode::Failed);
+    assert_eq!(
+        engine.begin_remap(4, true),
+        Err(PolicyError::Metadata(MetaError::Failed))
+    );
+    // The remap stays visible to readers: its data is on the spare.
+    assert_eq!(engine.table().route_read(3), Route::Spare(ticket.spare));
+}
