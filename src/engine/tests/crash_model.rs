@@ -291,7 +291,7 @@ fn run(actions: &[Action]) {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 96,
+        cases: 256,
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
