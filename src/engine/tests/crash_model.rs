@@ -70,13 +70,21 @@ impl Harness<'_, '_> {
     }
 
     fn check_ticket_spare(&self, spare: u64) {
-        assert!(!self.model.bad.contains(&spare), "bad spare {spare} handed out");
+        assert!(
+            !self.model.bad.contains(&spare),
+            "bad spare {spare} handed out"
+        );
         assert!(!self.spare_in_use(spare), "spare {spare} handed out twice");
     }
 
     /// Drives a remap whose first ticket came from `first`, failing the
     /// spare `spare_failures` times, and updates the model.
-    fn drive_remap(&mut self, block: u64, first: Result<dm_remap_engine::RemapTicket, PolicyError>, mut spare_failures: u8) {
+    fn drive_remap(
+        &mut self,
+        block: u64,
+        first: Result<dm_remap_engine::RemapTicket, PolicyError>,
+        mut spare_failures: u8,
+    ) {
         let mut result = first;
         loop {
             match result {
@@ -95,7 +103,10 @@ impl Harness<'_, '_> {
                         self.model
                             .entries
                             .insert(block, (Entry::REMAPPED, Some(ticket.spare)));
-                        self.seen_spares.entry(block).or_default().insert(ticket.spare);
+                        self.seen_spares
+                            .entry(block)
+                            .or_default()
+                            .insert(ticket.spare);
                         return;
                     }
                 }
@@ -187,7 +198,10 @@ fn check_crashes(
     seen_spares: &BTreeMap<u64, BTreeSet<u64>>,
 ) {
     let exp = expected(MAIN_SECTORS, SPARE_SECTORS);
-    let writes = journal.iter().filter(|op| matches!(op, Op::Write(..))).count();
+    let writes = journal
+        .iter()
+        .filter(|op| matches!(op, Op::Write(..)))
+        .count();
     for point in 0..=writes {
         for mode in CRASH_MODES {
             let image = crash_image(base, journal, point, mode);
@@ -213,7 +227,8 @@ fn check_crashes(
                     let (_, now) = state.entries.get(block).expect("acknowledged remap lost");
                     let now = now.expect("acknowledged remap lost");
                     assert!(
-                        Some(now) == *spare || seen_spares.get(block).is_some_and(|s| s.contains(&now)),
+                        Some(now) == *spare
+                            || seen_spares.get(block).is_some_and(|s| s.contains(&now)),
                         "block {block} mapped to unrelated spare {now}"
                     );
                 }
@@ -247,7 +262,11 @@ fn run(actions: &[Action]) {
     for action in actions {
         let snapshots_before = harness.engine.snapshot_count();
         harness.apply(action);
-        assert_eq!(engine_state(&harness.engine), harness.model, "after {action:?}");
+        assert_eq!(
+            engine_state(&harness.engine),
+            harness.model,
+            "after {action:?}"
+        );
         harness.model.check_invariants();
         if matches!(action, Action::Commit) {
             let journal = std::mem::take(&mut harness.engine.device_mut().journal);
@@ -262,7 +281,8 @@ fn run(actions: &[Action]) {
             );
             // The completed commit itself must recover exactly.
             let durable = harness.engine.device_mut().durable.clone();
-            let (state, _, _) = recover_image(&durable, &expected(MAIN_SECTORS, SPARE_SECTORS)).unwrap();
+            let (state, _, _) =
+                recover_image(&durable, &expected(MAIN_SECTORS, SPARE_SECTORS)).unwrap();
             assert_eq!(state, harness.model, "completed commit not recovered");
             base = durable;
             committed = harness.model.clone();
@@ -273,7 +293,14 @@ fn run(actions: &[Action]) {
     // Crash with uncommitted work in flight: the last commit survives.
     let journal = std::mem::take(&mut harness.engine.device_mut().journal);
     let snapshot_between = harness.engine.snapshot_count() > snapshots_at_commit;
-    check_crashes(&base, &journal, &committed, None, snapshot_between, &harness.seen_spares);
+    check_crashes(
+        &base,
+        &journal,
+        &committed,
+        None,
+        snapshot_between,
+        &harness.seen_spares,
+    );
     // Reopening continues from the state the running engine had.
     let final_state = harness.model.clone();
     harness.engine.commit().unwrap();
@@ -308,10 +335,16 @@ fn crash_during_snapshot_heavy_sequence() {
     let mut actions = Vec::new();
     for round in 0..40u64 {
         actions.push(Action::ReadError { block: round % 20 });
-        actions.push(Action::WriteError { block: (round * 7) % 24, spare_failures: (round % 3) as u8 });
+        actions.push(Action::WriteError {
+            block: (round * 7) % 24,
+            spare_failures: (round % 3) as u8,
+        });
         actions.push(Action::Commit);
         actions.push(Action::WholeWrite { block: round % 20 });
-        actions.push(Action::Flap { block: 23, times: 130 });
+        actions.push(Action::Flap {
+            block: 23,
+            times: 130,
+        });
         actions.push(Action::Scan { blocks: 9 });
         actions.push(Action::Commit);
     }

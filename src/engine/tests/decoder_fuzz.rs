@@ -35,7 +35,9 @@ struct SliceDevice<'a>(&'a [u8]);
 
 impl MetaDevice for SliceDevice<'_> {
     fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), IoError> {
-        let start = (sector as usize).checked_mul(512).ok_or(IoError { errno: -5 })?;
+        let start = (sector as usize)
+            .checked_mul(512)
+            .ok_or(IoError { errno: -5 })?;
         let src = self
             .0
             .get(start..start.saturating_add(buf.len()))
@@ -73,13 +75,22 @@ fn recover(image: &[u8]) -> bool {
         return false;
     };
     let req = MemoryRequirements::for_layout(&superblock.layout);
-    assert!(req.table_words < 1 << 24, "layout bounded by the image size");
+    assert!(
+        req.table_words < 1 << 24,
+        "layout bounded by the image size"
+    );
     let mut memory = Memory::new(req);
     let table = RemapTable::new(&memory.table).unwrap();
     let mut writer = table.writer().unwrap();
     let mut spares =
         SpareAllocator::new(&mut memory.bitmaps, superblock.layout.data_blocks).unwrap();
-    match load(&mut device, &mut block, &superblock, &mut writer, &mut spares) {
+    match load(
+        &mut device,
+        &mut block,
+        &superblock,
+        &mut writer,
+        &mut spares,
+    ) {
         Ok(loaded) => {
             let _ = check_log_tail(&mut device, &mut block, &superblock, &loaded);
             for (_, entry) in writer.iter() {
