@@ -65,7 +65,7 @@ pub enum SuperblockFault {
     BadBlockSize,
     /// `log_blocks` invalid.
     BadLogBlocks,
-    /// No layout can be computed from `spare_sectors`.
+    /// `spare_sectors` gives no layout, or not the stored one.
     SpareSectors,
     /// `log_start` disagrees with the computed layout.
     LogStart,
@@ -81,7 +81,7 @@ pub enum SuperblockFault {
     SnapshotBStart,
     /// `max_entries` disagrees with the computed layout.
     MaxEntries,
-    /// `snapshot_used_blocks` is 0 or larger than the snapshot area.
+    /// `snapshot_used_blocks` disagrees with `snapshot_entries`/`data_blocks`.
     SnapshotUsedBlocks,
     /// `snapshot_entries` exceeds `max_entries`.
     SnapshotEntries,
@@ -112,7 +112,9 @@ impl SuperblockFault {
             }
             SuperblockFault::BadBlockSize => "superblock: invalid block_size",
             SuperblockFault::BadLogBlocks => "superblock: invalid log_blocks",
-            SuperblockFault::SpareSectors => "superblock: spare_sectors too small for a layout",
+            SuperblockFault::SpareSectors => {
+                "superblock: spare_sectors inconsistent with the stored layout"
+            }
             SuperblockFault::LogStart => "superblock: log_start does not match the layout",
             SuperblockFault::DataStart => "superblock: data_start does not match the layout",
             SuperblockFault::DataBlocks => "superblock: data_blocks does not match the layout",
@@ -126,7 +128,9 @@ impl SuperblockFault {
                 "superblock: snapshot_b_start does not match the layout"
             }
             SuperblockFault::MaxEntries => "superblock: max_entries does not match the layout",
-            SuperblockFault::SnapshotUsedBlocks => "superblock: snapshot_used_blocks out of range",
+            SuperblockFault::SnapshotUsedBlocks => {
+                "superblock: snapshot_used_blocks does not match snapshot_entries and data_blocks"
+            }
             SuperblockFault::SnapshotEntries => "superblock: snapshot_entries exceeds max_entries",
             SuperblockFault::ReservedNotZero => "superblock: reserved bytes not zero",
         }
@@ -382,8 +386,12 @@ impl MetaError {
             MetaError::Superblock { fault, .. } => fault.as_str(),
             MetaError::Snapshot { fault, .. } => fault.as_str(),
             MetaError::Log { fault, .. } => fault.as_str(),
-            MetaError::MainUuidMismatch => "superblock: main device UUID mismatch",
-            MetaError::SpareUuidMismatch => "superblock: spare device UUID mismatch",
+            MetaError::MainUuidMismatch => {
+                "superblock: main_uuid mismatch (metadata belongs to another main device)"
+            }
+            MetaError::SpareUuidMismatch => {
+                "superblock: spare_uuid mismatch (metadata belongs to another spare device)"
+            }
             MetaError::MainSizeMismatch => {
                 "superblock: main_sectors does not match the main device"
             }

@@ -179,10 +179,21 @@ impl Superblock {
                 SuperblockFault::MaxEntries,
             ),
         ];
+        let mut first_mismatch = None;
+        let mut mismatches = 0;
         for (offset, expected, fault) in checks {
             if get_u64(block, offset) != expected {
-                return Err(fault);
+                mismatches += 1;
+                first_mismatch = first_mismatch.or(Some(fault));
             }
+        }
+        // One damaged derived field names itself; several at once (the
+        // snapshot positions among them) mean spare_sectors itself changed.
+        if mismatches > 1 && get_u64(block, OFF_SNAPSHOT_B_START) != layout.snapshot_start[1] {
+            return Err(SuperblockFault::SpareSectors);
+        }
+        if let Some(fault) = first_mismatch {
+            return Err(fault);
         }
         let snapshot_used_blocks = get_u64(block, OFF_SNAPSHOT_USED_BLOCKS);
         if snapshot_used_blocks == 0 || snapshot_used_blocks > layout.snapshot_blocks {
