@@ -1,0 +1,28 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# kernel-features.sh SRCTREE OBJTREE
+#
+# Print the rustc `--cfg` flags that describe how the target kernel's Rust API
+# differs from the newest one we know.  Each probe looks at the kernel's own
+# source (the Rust crates' sources are part of any tree that can build Rust
+# modules), with the kernel version as a fallback when a file is absent.
+#
+#   dm_remap_module_author_single  `module!` takes `author: "x"` (<= 6.12)
+#                                  instead of `authors: ["x"]`.
+srctree=$1
+objtree=$2
+
+version_code() {
+	# VERSION and PATCHLEVEL of the target kernel as one number, e.g. 612.
+	sed -n 's/^VERSION = \([0-9]*\)$/\1/p; s/^PATCHLEVEL = \([0-9]*\)$/\1/p' \
+		"$srctree/Makefile" | paste -sd' ' | awk '{ printf "%d", $1 * 100 + $2 }'
+}
+
+modmacro=$srctree/rust/macros/module.rs
+if [ -r "$modmacro" ]; then
+	grep -q '"author" =>' "$modmacro" && echo "--cfg dm_remap_module_author_single"
+elif [ "$(version_code)" -lt 613 ]; then
+	echo "--cfg dm_remap_module_author_single"
+fi
+exit 0

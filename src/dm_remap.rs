@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! dm-remap: software bad-sector remapping as a device-mapper target.
+//!
+//! The crate has three layers, one directory each:
+//!
+//! - `engine/`: the remap engine, pure `#![no_std]` Rust without `unsafe`,
+//!   shared unchanged with the host crate that tests it (`cargo test`);
+//! - `dm/`: the device-mapper abstraction, the only layer with `unsafe`;
+//! - `target/`: the `remap` target, safe code joining the two.
+
+use kernel::prelude::*;
+
+pub mod dm;
+pub mod target;
+
+/// The module version (from the VERSION file, via Kbuild).
+pub const VERSION: &str = env!("DM_REMAP_VERSION");
+
+#[cfg(dm_remap_module_author_single)]
+module! {
+    type: DmRemapModule,
+    name: "dm_remap",
+    author: "dm-remap developers",
+    description: "device-mapper target that remaps bad blocks to a spare area",
+    license: "GPL",
+    alias: ["dm-remap"],
+}
+
+#[cfg(not(dm_remap_module_author_single))]
+module! {
+    type: DmRemapModule,
+    name: "dm_remap",
+    authors: ["dm-remap developers"],
+    description: "device-mapper target that remaps bad blocks to a spare area",
+    license: "GPL",
+    alias: ["dm-remap"],
+}
+
+struct DmRemapModule {
+    _target: dm::Registration<target::RemapTarget>,
+}
+
+impl kernel::Module for DmRemapModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let registration = dm::Registration::new().map_err(|e| {
+            dm_err!("cannot register target type 'remap': error {}", e.0);
+            Error::from_errno(e.0)
+        })?;
+        dm_info!("version {VERSION} loaded");
+        Ok(Self { _target: registration })
+    }
+}
