@@ -1,0 +1,64 @@
+# Helpers for VM tests (sourced by runner.sh and every test).
+export PATH=/sbin:/usr/sbin:/bin:/usr/bin
+export DM_DISABLE_UDEV=1
+
+# dmesg lines that fail a test: sanitizers, lockdep, WARN/BUG/Oops.
+SPLAT_PATTERN='KASAN|BUG:|WARNING:|Oops|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU|sleeping function called from invalid context|kernel BUG|Call Trace|UBSAN|general protection fault'
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# assert_eq EXPECTED ACTUAL WHAT
+assert_eq() {
+	[ "$1" = "$2" ] || fail "$3: expected '$1', got '$2'"
+	echo "ok: $3 = '$2'"
+}
+
+# Sizes in 512-byte sectors of a block device.
+sectors() { blockdev --getsz "$1"; }
+
+# A fresh zeroed brd disk (/dev/ram0..3 are 64 MiB each).
+brd_wipe() { blkdiscard "$1" 2>/dev/null || dd if=/dev/zero of="$1" bs=1M status=none; }
+
+# Memory-backed null_blk through configfs: nullb_create NAME SIZE_MB [BS]
+nullb_create() {
+	local d=/sys/kernel/config/nullb/$1
+	mkdir "$d"
+	echo "$2" >"$d/size"
+	echo 1 >"$d/memory_backed"
+	echo "${3:-512}" >"$d/blocksize"
+	echo 1 >"$d/power"
+	echo "/dev/$1"
+}
+nullb_remove() {
+	local d=/sys/kernel/config/nullb/$1
+	[ -d "$d" ] || return 0
+	echo 0 >"$d/power" 2>/dev/null
+	rmdir "$d"
+}
+
+dm_create() { # dm_create NAME TABLE
+	dmsetup create "$1" --table "$2" && dmsetup mknodes "$1"
+}
+
+# Remove every dm device and null_blk device left by a test, so the next
+# test starts clean even after a failure.
+cleanup_all() {
+	local n
+	for n in $(dmsetup ls 2>/dev/null | awk '$1 != "No" {print $1}'); do
+		dmsetup remove --force "$n" 2>/dev/null || dmsetup remove "$n"
+	done
+	for n in /sys/kernel/config/nullb/*; do
+		[ -d "$n" ] && nullb_remove "$(basename "$n")"
+	done
+	return 0
+}
+
+# The last kernel message lines since a marker: mark; ...; since_mark
+mark() { MARK="dm-remap-test-mark-$RANDOM$RANDOM"; echo "$MARK" >/dev/kmsg; }
+since_mark() { dmesg | sed -n "/$MARK/,\$p"; }
+
+# Deterministic pattern data: pattern_file FILE SIZE_KIB SEED
+pattern_file() {
+	local f=$1 kib=$2 seed=$3
+	awk -v n=$((kib * 1024 / 16)) -v s="$seed" 'BEGIN { srand(s); for (i = 0; i < n; i++) printf "%08x%08x", int(rand() * 4294967295), i }' >"$f"
+}

@@ -1,0 +1,34 @@
+# Shared settings for the test-kernel and VM scripts.  Sourced, not executed.
+#
+# Everything heavy (the sid chroot, kernel source trees and builds) lives in a
+# cache outside the repository so that a fresh clone reuses it; the cache key
+# of a kernel build is its source package version plus a hash of its config
+# fragment(s), so editing a fragment rebuilds exactly the kernels it affects.
+
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=${DM_REMAP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dm-remap}
+CHROOT=$CACHE/chroot-sid
+MIRROR=${DM_REMAP_MIRROR:-http://deb.debian.org/debian}
+JOBS=${JOBS:-$(nproc)}
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Run a command inside the chroot with /proc, /dev and the repo mounted.
+# The mounts are made once and left in place; in_chroot is re-entrant.
+chroot_mount() {
+	mkdir -p "$CHROOT/proc" "$CHROOT/dev" "$CHROOT/src"
+	mountpoint -q "$CHROOT/proc" || mount -t proc proc "$CHROOT/proc"
+	mountpoint -q "$CHROOT/dev" || mount --rbind /dev "$CHROOT/dev"
+	mountpoint -q "$CHROOT/src" || mount --bind "$REPO" "$CHROOT/src"
+	mkdir -p "$CHROOT/cache"
+	mountpoint -q "$CHROOT/cache" || mount --bind "$CACHE" "$CHROOT/cache"
+}
+
+in_chroot() {
+	chroot_mount
+	chroot "$CHROOT" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+		LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive "$@"
+}

@@ -1,0 +1,88 @@
+#!/bin/bash
+# run-vm.sh [options] — boot a test kernel under QEMU TCG with an initramfs
+# holding the module and a test suite, run the suite, collect the results.
+#
+#   --kernel KDIR     kernel build directory (from build-kernel.sh)
+#   --ko PATH         dm-remap.ko built for it (from build-module.sh)
+#   --suite DIR       directory of test files (tests/vm/suites/<name>)
+#   --out DIR         where logs and dmesg go (default: $CACHE/results/<suite>)
+#   --append ARGS     extra kernel command line (e.g. guest variables)
+#   --timeout SECS    wall-clock limit for the VM (default 1800)
+#   --disk FILE       attach FILE as a persistent virtio disk (repeatable)
+#
+# Exit status: 0 only if every test passed and dmesg had no KASAN, lockdep,
+# WARNING, BUG or Oops line.  The last line printed is the runner's
+# `N passed, N failed` summary.
+. "$(dirname "$0")/lib.sh"
+
+kdir= ko= suite= out= append= timeout=1800 disks=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) kdir=$2; shift 2 ;;
+	--ko) ko=$2; shift 2 ;;
+	--suite) suite=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--append) append=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--disk) disks+=("$2"); shift 2 ;;
+	*) die "unknown option $1" ;;
+	esac
+done
+[ -n "$kdir" ] && [ -n "$ko" ] && [ -n "$suite" ] || die "need --kernel, --ko and --suite"
+name=$(basename "$suite")
+out=${out:-$CACHE/results/$name}
+rm -rf "$out"
+mkdir -p "$out"
+
+initrd=$out/initramfs.cpio.gz
+"$REPO/tests/vm/mkinitramfs.sh" "$kdir" "$ko" "$suite" "$initrd"
+
+# The guest writes a tar of its results to this raw disk before powering off.
+results=$out/results.img
+truncate -s 0 "$results"
+truncate -s 64M "$results"
+drives=(-drive "file=$results,if=virtio,format=raw")
+for d in "${disks[@]}"; do drives+=(-drive "file=$d,if=virtio,format=raw"); done
+
+log "booting $(cat "$kdir/include/config/kernel.release") for suite '$name' (TCG)"
+start=$SECONDS
+set +e
+timeout --foreground "$timeout" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3G \
+	-nographic -no-reboot -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$initrd" \
+	"${drives[@]}" \
+	-append "console=ttyS0 panic=-1 null_blk.nr_devices=0 brd.rd_nr=4 brd.rd_size=65536 loglevel=7 dmremap.suite=$name $append" \
+	</dev/null >"$out/console.log" 2>&1
+qemu_rc=$?
+set -e
+log "VM finished in $((SECONDS - start)) s (qemu exit $qemu_rc)"
+
+# Unpack what the guest saved (the tar stream sits at the start of the disk).
+if tar -C "$out" -xf "$results" 2>/dev/null; then :; else
+	log "no results archive from the guest; console tail:"
+	tail -40 "$out/console.log" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+rc=0
+if [ -f "$out/results/summary" ]; then
+	for f in "$out"/results/failed/*.log; do
+		[ -e "$f" ] || continue
+		log "---- failed: $(basename "$f" .log)"
+		tail -30 "$f" >&2
+	done
+	if [ -s "$out/results/splats" ]; then
+		log "---- dmesg has KASAN/lockdep/WARNING/BUG/Oops lines:"
+		cat "$out/results/splats" >&2
+		rc=1
+	fi
+	summary=$(cat "$out/results/summary")
+	case $summary in *" 0 failed"*) ;; *) rc=1 ;; esac
+else
+	log "guest did not finish the suite; console tail:"
+	tail -40 "$out/console.log" >&2
+	summary="0 passed, 1 failed"
+	rc=1
+fi
+log "logs: $out/results (dmesg: $out/results/dmesg.txt)"
+echo "$summary"
+exit $rc
