@@ -22,7 +22,7 @@ pub enum SuperblockSlot {
 impl SuperblockSlot {
     /// The slot holding `generation`.
     pub fn for_generation(generation: u64) -> SuperblockSlot {
-        if generation % 2 == 0 {
+        if generation & 1 == 0 {
             SuperblockSlot::A
         } else {
             SuperblockSlot::B

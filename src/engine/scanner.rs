@@ -91,7 +91,7 @@ impl Scanner {
                 .saturating_add(added)
                 .min(self.capacity());
         }
-        if self.last_ns.is_none_or(|last| now_ns > last) {
+        if !matches!(self.last_ns, Some(last) if now_ns <= last) {
             self.last_ns = Some(now_ns);
         }
     }

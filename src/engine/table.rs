@@ -559,7 +559,7 @@ mod tests {
         for step in 0..20000u64 {
             state = mix(state.wrapping_add(step));
             let block = state % 700;
-            if state % 3 == 0 {
+            if state.wrapping_rem(3) == 0 {
                 assert_eq!(writer.remove(block), model.remove(&block));
             } else {
                 let entry = Entry::new(Entry::REMAPPED, state % 1000);
