@@ -117,9 +117,12 @@ impl<'a, D: MetaDevice> Store<'a, D> {
             state.scanner_cursor,
         )?;
         // Slot B must not hold anything a later probe could mistake for a
-        // newer generation.
+        // newer generation, and log position 0 must not hold a generation-0
+        // block of an earlier format (replay stops at the first invalid
+        // block, so clearing position 0 disowns the whole old log).
         scratch.fill(0);
         device.write(Layout::superblock_sector(1), &scratch[..])?;
+        device.write(layout.log_start, &scratch[..])?;
         device.flush()?;
         let superblock = Superblock {
             generation: 0,

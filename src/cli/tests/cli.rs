@@ -199,6 +199,30 @@ fn format_dump_check_clean() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not blank"));
+
+    // --force reformats, and nothing of the old log comes back.
+    let out = run(&[
+        "format",
+        "--spare",
+        path.to_str().unwrap(),
+        "--spare-len",
+        "4096",
+        "--main-size",
+        "65536",
+        "--log-blocks",
+        "16",
+        "--force",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["dump", path.to_str().unwrap(), "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["remaps"].as_array().unwrap().len(), 0, "{value}");
+    assert_eq!(value["pending"].as_array().unwrap().len(), 0);
+    assert_eq!(value["superblock"]["generation"], 0);
 }
 
 #[test]

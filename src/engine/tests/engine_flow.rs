@@ -449,3 +449,28 @@ fn metadata_write_failure_enters_failed_mode() {
     // The remap stays visible to readers: its data is on the spare.
     assert_eq!(engine.table().route_read(3), Route::Spare(ticket.spare));
 }
+
+#[test]
+fn reformat_after_wiping_superblocks_disowns_the_old_log() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = Engine::format(
+        &mut device,
+        memory.engine_memory(),
+        binding(MAIN_SECTORS),
+        SPARE_SECTORS,
+        params(16),
+        config(),
+    )
+    .unwrap();
+    // Generation-0 log commits straight after format.
+    let ticket = engine.on_write_error(5, IoTarget::Main, true).unwrap();
+    engine.complete_remap(ticket).unwrap();
+    engine.commit().unwrap();
+    drop(engine);
+    device.durable[..8192].fill(0);
+    format(&mut device, &mut memory, 16);
+    let (state, _, _) =
+        recover_image(&device.durable, &expected(MAIN_SECTORS, SPARE_SECTORS)).unwrap();
+    assert!(state.entries.is_empty(), "old log replayed: {state:?}");
+}
