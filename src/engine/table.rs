@@ -17,12 +17,19 @@
 //! Deletion shifts following entries back (no tombstones), so the table
 //! never degrades.
 //!
+//! Misses are made cheap with a presence filter: one 64-bit word per 8
+//! slots, in which each key sets 3 bits chosen by its hash. A lookup reads
+//! one filter word first and stops if any of its bits is clear, so a miss
+//! on a table far larger than the CPU caches usually costs one access to a
+//! structure 17 times smaller. Bits are never cleared on removal (a stale bit
+//! only costs a probe), and the filter is reset with the table.
+//!
 //! Memory: [`TABLE_HEADER_WORDS`] header words (sequence counter, writer
-//! claim; one cache line) then 2 words per slot: word 0 is the key (main
-//! block + 1, so all-zero memory is an empty table), word 1 the entry value.
-//! The slot count is not a power of two: `capacity * 5 / 4 + 1` slots and
-//! multiply-shift range reduction keep memory at ≤ 20 bytes per entry
-//! (plus the header) at full capacity.
+//! claim; one cache line), the filter words, then 2 words per slot: word 0
+//! is the key (main block + 1, so all-zero memory is an empty table), word 1
+//! the entry value. The slot count is not a power of two: `capacity * 5 / 4
+//! + 1` slots and multiply-shift range reduction keep memory at about 21
+//! bytes per entry (plus the header) at full capacity.
 
 use core::hint::spin_loop;
 use core::sync::atomic::{fence, AtomicU64, Ordering};
@@ -35,6 +42,8 @@ const SEQ_WORD: usize = 0;
 const CLAIM_WORD: usize = 1;
 /// Words per slot.
 const SLOT_WORDS: usize = 2;
+/// Slots covered by one filter word.
+const SLOTS_PER_FILTER_WORD: u64 = 8;
 
 /// Largest spare index an entry can hold (56 bits).
 pub const MAX_SPARE_INDEX: u64 = (1 << 56) - 1;
@@ -163,37 +172,68 @@ pub fn slots_for(capacity: u64) -> u64 {
     capacity.saturating_add(capacity / 4).saturating_add(1)
 }
 
+/// Filter words for `slots` slots.
+fn filter_words_for(slots: u64) -> u64 {
+    slots.div_ceil(SLOTS_PER_FILTER_WORD)
+}
+
+/// Words for `slots` slots and their filter (without the header).
+fn body_words_for(slots: u64) -> u64 {
+    slots
+        .saturating_mul(SLOT_WORDS as u64)
+        .saturating_add(filter_words_for(slots))
+}
+
 /// u64 words of memory a table of `capacity` entries needs.
 pub fn table_words_for(capacity: u64) -> u64 {
-    slots_for(capacity)
-        .saturating_mul(SLOT_WORDS as u64)
-        .saturating_add(TABLE_HEADER_WORDS as u64)
+    body_words_for(slots_for(capacity)).saturating_add(TABLE_HEADER_WORDS as u64)
 }
 
 /// A read-only, lock-free view of the table; cheap to copy and share.
 #[derive(Clone, Copy)]
 pub struct RemapTable<'a> {
     header: &'a [AtomicU64],
+    filter: &'a [AtomicU64],
     slots: &'a [AtomicU64],
     slot_count: u64,
+    filter_count: u64,
 }
 
 impl<'a> RemapTable<'a> {
     /// Views `words` (all zero = empty table) as a table. Extra words beyond
     /// a whole number of slots are ignored.
     pub fn new(words: &'a [AtomicU64]) -> Result<RemapTable<'a>, TableError> {
-        if words.len() < TABLE_HEADER_WORDS + SLOT_WORDS {
+        if words.len() < TABLE_HEADER_WORDS {
             return Err(TableError::MemoryTooSmall);
         }
-        let (header, rest) = words.split_at(TABLE_HEADER_WORDS);
-        let slot_count = (rest.len() / SLOT_WORDS) as u64;
-        let slots = rest
-            .get(..rest.len() / SLOT_WORDS * SLOT_WORDS)
-            .unwrap_or(&[]);
+        let (header, body) = words.split_at(TABLE_HEADER_WORDS);
+        // The most slots whose filter and slot words fit in the body.
+        let available = body.len() as u64;
+        let mut slot_count = available.saturating_mul(SLOTS_PER_FILTER_WORD)
+            / (SLOT_WORDS as u64 * SLOTS_PER_FILTER_WORD + 1);
+        while slot_count > 0 && body_words_for(slot_count) > available {
+            slot_count -= 1;
+        }
+        while body_words_for(slot_count + 1) <= available {
+            slot_count += 1;
+        }
+        if slot_count == 0 {
+            return Err(TableError::MemoryTooSmall);
+        }
+        let filter_count = filter_words_for(slot_count);
+        let filter = body
+            .get(..filter_count as usize)
+            .ok_or(TableError::MemoryTooSmall)?;
+        let slots = body
+            .get(filter_count as usize..)
+            .and_then(|rest| rest.get(..slot_count as usize * SLOT_WORDS))
+            .ok_or(TableError::MemoryTooSmall)?;
         Ok(RemapTable {
             header,
+            filter,
             slots,
             slot_count,
+            filter_count,
         })
     }
 
@@ -224,6 +264,28 @@ impl<'a> RemapTable<'a> {
     #[inline]
     fn home(&self, key: u64) -> u64 {
         ((u128::from(mix(key)) * u128::from(self.slot_count)) >> 64) as u64
+    }
+
+    /// The filter word of a key and the 3 bits it sets there, from the
+    /// same mixed hash as the home slot (word from the high bits by
+    /// multiply-shift, bits from the low 18 bits).
+    #[inline]
+    fn filter_bits(&self, key: u64) -> (usize, u64) {
+        let hash = mix(key);
+        let word = ((u128::from(hash) * u128::from(self.filter_count)) >> 64) as usize;
+        let bits =
+            (1u64 << (hash & 63)) | (1u64 << ((hash >> 6) & 63)) | (1u64 << ((hash >> 12) & 63));
+        (word, bits)
+    }
+
+    /// False if `key` is certainly absent.
+    #[inline]
+    fn may_contain(&self, key: u64) -> bool {
+        let (word, bits) = self.filter_bits(key);
+        match self.filter.get(word) {
+            Some(filter) => filter.load(Ordering::Relaxed) & bits == bits,
+            None => true,
+        }
     }
 
     #[inline]
@@ -266,6 +328,9 @@ impl<'a> RemapTable<'a> {
     /// discards the answer).
     #[inline]
     fn probe(&self, key: u64) -> Option<(u64, u64)> {
+        if !self.may_contain(key) {
+            return None;
+        }
         let mut slot = self.home(key);
         let mut distance = 0;
         while distance < self.slot_count {
@@ -447,6 +512,10 @@ impl<'a> TableWriter<'a> {
             return Err(TableError::Full);
         }
         let seq = self.begin_write();
+        let (word, bits) = self.table.filter_bits(key);
+        if let Some(filter) = self.table.filter.get(word) {
+            filter.fetch_or(bits, Ordering::Relaxed);
+        }
         // Robin Hood insertion: carry the entry forward; whenever the
         // resident entry is closer to its home than the carried one, swap.
         let mut carried_key = key;
@@ -507,6 +576,9 @@ impl<'a> TableWriter<'a> {
         for slot in 0..self.table.slot_count {
             self.store(slot, 0, 0);
         }
+        for filter in self.table.filter {
+            filter.store(0, Ordering::Relaxed);
+        }
         self.len = 0;
         self.end_write(seq);
     }
@@ -542,6 +614,7 @@ mod tests {
         for capacity in [1u64, 10, 1000, 1 << 20] {
             let bytes = table_words_for(capacity) * 8;
             assert!(bytes <= capacity * 24 + 128, "{capacity}: {bytes}");
+            assert!(bytes <= capacity * 22 + 128, "{capacity}: {bytes}");
             let words = memory(capacity.min(5000));
             let table = RemapTable::new(&words).unwrap();
             assert!(table.capacity() >= capacity.min(5000));
@@ -641,22 +714,22 @@ mod tests {
         let words = memory(4096);
         let table = RemapTable::new(&words).unwrap();
         let stop = AtomicBool::new(false);
+        let checks = AtomicU64::new(0);
         thread::scope(|scope| {
             let reader = scope.spawn(|| {
-                let mut checks = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     for block in 0..256u64 {
                         if let Some(entry) = table.get(block) {
                             // Writers only ever store spare == block * 2.
                             assert_eq!(entry.spare(), Some(block * 2));
-                            checks += 1;
+                            checks.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 }
-                checks
             });
             let mut writer = table.writer().unwrap();
-            for round in 0..2000u64 {
+            let mut round = 0u64;
+            while round < 2000 || checks.load(Ordering::Relaxed) < 100_000 {
                 for block in 0..256u64 {
                     if (block + round) % 3 == 0 {
                         writer.remove(block);
@@ -666,9 +739,10 @@ mod tests {
                             .unwrap();
                     }
                 }
+                round += 1;
             }
             stop.store(true, Ordering::Relaxed);
-            assert!(reader.join().unwrap() > 0);
+            reader.join().unwrap();
         });
     }
 }
