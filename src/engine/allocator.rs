@@ -7,6 +7,9 @@
 //! * `bad`: the block failed; it is never handed out again. Persisted in
 //!   every snapshot and by `spare-bad` log records.
 //!
+//! * `in_flight`: handed out by a remap that has not completed or failed
+//!   yet, so a ticket can be redeemed exactly once. Memory only.
+//!
 //! All-zero memory is an empty pool. Allocation is next-fit over whole
 //! words, so it skips 64 taken blocks per step.
 
@@ -21,16 +24,20 @@ pub enum AllocError {
     AlreadyUsed,
 }
 
+/// Bitmaps kept per spare block (used, bad, in flight).
+const BITMAPS: u64 = 3;
+
 /// u64 words of caller memory an allocator over `blocks` spare blocks needs
-/// (both bitmaps).
+/// (all bitmaps).
 pub fn allocator_words_for(blocks: u64) -> u64 {
-    blocks.div_ceil(64).saturating_mul(2)
+    blocks.div_ceil(64).saturating_mul(BITMAPS)
 }
 
 /// The spare pool.
 pub struct SpareAllocator<'a> {
     used: &'a mut [u64],
     bad: &'a mut [u64],
+    in_flight: &'a mut [u64],
     blocks: u64,
     used_count: u64,
     bad_count: u64,
@@ -67,16 +74,19 @@ impl<'a> SpareAllocator<'a> {
     pub fn new(words: &'a mut [u64], blocks: u64) -> Result<SpareAllocator<'a>, AllocError> {
         let per_map =
             usize::try_from(blocks.div_ceil(64)).map_err(|_| AllocError::MemoryTooSmall)?;
-        if words.len() / 2 < per_map {
+        if words.len() / (BITMAPS as usize) < per_map {
             return Err(AllocError::MemoryTooSmall);
         }
         let (used, rest) = words.split_at_mut(per_map);
-        let bad = rest.get_mut(..per_map).ok_or(AllocError::MemoryTooSmall)?;
+        let (bad, rest) = rest.split_at_mut(per_map);
+        let in_flight = rest.get_mut(..per_map).ok_or(AllocError::MemoryTooSmall)?;
         used.fill(0);
         bad.fill(0);
+        in_flight.fill(0);
         Ok(SpareAllocator {
             used,
             bad,
+            in_flight,
             blocks,
             used_count: 0,
             bad_count: 0,
@@ -139,6 +149,23 @@ impl<'a> SpareAllocator<'a> {
             return Some(index);
         }
         None
+    }
+
+    /// Marks an allocated block as handed to a remap in progress.
+    pub fn set_in_flight(&mut self, index: u64) {
+        if index < self.blocks {
+            put_bit(self.in_flight, index, true);
+        }
+    }
+
+    /// True if `index` belongs to a remap in progress.
+    pub fn is_in_flight(&self, index: u64) -> bool {
+        bit(self.in_flight, index)
+    }
+
+    /// Ends the in-progress state of `index`; false if it was not in flight.
+    pub fn clear_in_flight(&mut self, index: u64) -> bool {
+        index < self.blocks && put_bit(self.in_flight, index, false)
     }
 
     /// Marks a specific block used (loading metadata). Bad blocks may be

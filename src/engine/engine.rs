@@ -484,6 +484,7 @@ impl<'a, D: MetaDevice> Engine<'a, D> {
             self.spares.release(spare);
             return Err(error);
         }
+        self.spares.set_in_flight(spare);
         Ok(RemapTicket {
             block,
             spare,
@@ -495,6 +496,7 @@ impl<'a, D: MetaDevice> Engine<'a, D> {
         match self.table.get(ticket.block) {
             Some(entry)
                 if entry.is_busy()
+                    && self.spares.is_in_flight(ticket.spare)
                     && self.spares.is_used(ticket.spare)
                     && entry.spare() != Some(ticket.spare) =>
             {
@@ -513,6 +515,7 @@ impl<'a, D: MetaDevice> Engine<'a, D> {
             return Err(PolicyError::Metadata(MetaError::Failed));
         }
         let old = self.check_ticket(&ticket)?;
+        self.spares.clear_in_flight(ticket.spare);
         if let Some(old_spare) = old.spare() {
             self.spares.release(old_spare);
             self.mark_spare_bad(old_spare)?;
@@ -534,6 +537,7 @@ impl<'a, D: MetaDevice> Engine<'a, D> {
         spare_failed: bool,
     ) -> Result<(), PolicyError> {
         let old = self.check_ticket(&ticket)?;
+        self.spares.clear_in_flight(ticket.spare);
         let previous = old.without(Entry::BUSY);
         let restored = if previous.flags() == 0 {
             None

@@ -318,13 +318,13 @@ fn run(actions: &[Action]) {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        cases: 512,
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
 
     #[test]
-    fn crash_at_every_write_recovers_a_committed_state(actions in prop::collection::vec(action(), 1..48)) {
+    fn crash_at_every_write_recovers_a_committed_state(actions in prop::collection::vec(action(), 1..64)) {
         run(&actions);
     }
 }

@@ -474,3 +474,33 @@ fn reformat_after_wiping_superblocks_disowns_the_old_log() {
         recover_image(&device.durable, &expected(MAIN_SECTORS, SPARE_SECTORS)).unwrap();
     assert!(state.entries.is_empty(), "old log replayed: {state:?}");
 }
+
+#[test]
+fn tickets_are_redeemed_exactly_once() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = Engine::format(
+        &mut device,
+        memory.engine_memory(),
+        binding(MAIN_SECTORS),
+        SPARE_SECTORS,
+        params(16),
+        config(),
+    )
+    .unwrap();
+    let a = engine.begin_remap(1, true).unwrap();
+    let b = engine.begin_remap(2, true).unwrap();
+    assert_eq!(engine.begin_remap(1, true), Err(PolicyError::Busy));
+    // A forged ticket pointing at another remap's spare, or at a spare in
+    // use, is refused; so is redeeming a ticket twice.
+    let forged = dm_remap_engine::RemapTicket { block: 1, ..b };
+    engine.complete_remap(a).unwrap();
+    assert_eq!(engine.complete_remap(a), Err(PolicyError::NotBusy));
+    assert_eq!(engine.complete_remap(forged), Err(PolicyError::NotBusy));
+    let stolen = dm_remap_engine::RemapTicket { block: 2, ..a };
+    assert_eq!(engine.complete_remap(stolen), Err(PolicyError::NotBusy));
+    engine.fail_remap(b, false).unwrap();
+    assert_eq!(engine.fail_remap(b, false), Err(PolicyError::NotBusy));
+    assert_eq!(engine.table().route_read(2), Route::Main);
+    assert_eq!(engine.table().route_read(1), Route::Spare(a.spare));
+}
