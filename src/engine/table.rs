@@ -27,9 +27,9 @@
 //! Memory: [`TABLE_HEADER_WORDS`] header words (sequence counter, writer
 //! claim; one cache line), the filter words, then 2 words per slot: word 0
 //! is the key (main block + 1, so all-zero memory is an empty table), word 1
-//! the entry value. The slot count is not a power of two: `capacity * 5 / 4
-//! + 1` slots and multiply-shift range reduction keep memory at about 21
-//! bytes per entry (plus the header) at full capacity.
+//! the entry value. The slot count is not a power of two: `capacity * 5/4 +
+//! 1` slots and multiply-shift range reduction keep memory at about 21 bytes
+//! per entry (plus the header) at full capacity.
 
 use core::hint::spin_loop;
 use core::sync::atomic::{fence, AtomicU64, Ordering};
@@ -731,7 +731,7 @@ mod tests {
             let mut round = 0u64;
             while round < 2000 || checks.load(Ordering::Relaxed) < 100_000 {
                 for block in 0..256u64 {
-                    if (block + round) % 3 == 0 {
+                    if (block + round).wrapping_rem(3) == 0 {
                         writer.remove(block);
                     } else {
                         writer
