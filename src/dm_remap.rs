@@ -12,6 +12,12 @@
 use kernel::prelude::*;
 
 pub mod dm;
+// The engine's sources are shared unchanged with the host crate
+// `dm-remap-engine`; its crate-level attributes (`#![no_std]`) are redundant
+// here, and the data path does not use all of it yet.
+#[allow(unused_attributes, dead_code, unused_imports)]
+#[path = "engine/lib.rs"]
+pub mod engine;
 pub mod target;
 
 /// The module version (from the VERSION file, via Kbuild).

@@ -17,6 +17,19 @@ use core::ffi::CStr;
 use core::fmt::Write;
 use table::TableLine;
 
+/// Why `dm_get_device()` failed, in words (its errno alone is cryptic).
+fn lookup_error_reason(e: crate::dm::Errno) -> &'static str {
+    match -e.0 {
+        2 => "no such file",
+        6 | 19 => "no such device",
+        15 => "not a block device",
+        13 | 1 => "permission denied",
+        16 => "device is busy (opened exclusively)",
+        22 => "invalid device, or the remap device itself",
+        _ => "cannot open device",
+    }
+}
+
 /// State of one `remap` target.
 pub struct RemapTarget {
     main: DmDevice,
@@ -31,8 +44,9 @@ impl Target for RemapTarget {
         let line = TableLine::parse(args)?;
         let main = ctx.get_device(line.main_path).map_err(|e| {
             dm_err!(
-                "cannot open main device {}: error {}",
+                "cannot open main device {}: {} ({})",
                 line.main_path.to_str().unwrap_or("(not UTF-8)"),
+                lookup_error_reason(e),
                 e.0
             );
             // dm core itself refuses the mapped device as its own member.

@@ -18,6 +18,7 @@ rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' \
 	"$REPO"/{Kbuild,Makefile,VERSION,src,include,scripts} "$work/"
 cwork=/cache/modbuild/$key
 ckdir=/cache/kernels/$key
+log "toolchain: $(in_chroot rustc --version) / $(in_chroot bindgen --version)"
 log "building dm-remap.ko for $key ($(cat "$kdir/include/config/kernel.release"))"
 if ! in_chroot make -C "$cwork" KDIR="$ckdir" >"$work/build.log" 2>&1; then
 	cat "$work/build.log" >&2

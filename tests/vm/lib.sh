@@ -16,13 +16,14 @@ JOBS=${JOBS:-$(nproc)}
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# Run a command inside the chroot with /proc, /dev and the repo mounted.
+# Run a command inside the chroot with /proc, /dev and the cache (as /cache)
+# mounted.  Sources are copied into the cache rather than bind-mounted, so a
+# later run from another clone never sees a stale mount.
 # The mounts are made once and left in place; in_chroot is re-entrant.
 chroot_mount() {
-	mkdir -p "$CHROOT/proc" "$CHROOT/dev" "$CHROOT/src"
+	mkdir -p "$CHROOT/proc" "$CHROOT/dev"
 	mountpoint -q "$CHROOT/proc" || mount -t proc proc "$CHROOT/proc"
 	mountpoint -q "$CHROOT/dev" || mount --rbind /dev "$CHROOT/dev"
-	mountpoint -q "$CHROOT/src" || mount --bind "$REPO" "$CHROOT/src"
 	mkdir -p "$CHROOT/cache"
 	mountpoint -q "$CHROOT/cache" || mount --bind "$CACHE" "$CHROOT/cache"
 }

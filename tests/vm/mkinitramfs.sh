@@ -44,7 +44,7 @@ cstage=/cache/$(basename "$stage")
 in_chroot depmod -b "$cstage" "$release"
 
 cp "$REPO"/tests/vm/guest/* "$stage/"
-chmod +x "$stage/init"
+chmod +x "$stage/init" "$stage/runner.sh"
 mkdir -p "$stage/tests"
 cp -r "$suite"/. "$stage/tests/"
 echo "$release" >"$stage/etc/kernel-release"

@@ -62,3 +62,6 @@ pattern_file() {
 	local f=$1 kib=$2 seed=$3
 	awk -v n=$((kib * 1024 / 16)) -v s="$seed" 'BEGIN { srand(s); for (i = 0; i < n; i++) printf "%08x%08x", int(rand() * 4294967295), i }' >"$f"
 }
+
+# The kernel name of a dm device (dm-N): dm_sysname NAME
+dm_sysname() { echo "dm-$(dmsetup info -c --noheadings -o minor "$1" | tr -d ' ')"; }

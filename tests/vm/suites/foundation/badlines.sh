@@ -39,11 +39,11 @@ test_bad_range_past_end() {
 test_bad_length_larger_than_device() {
 	expect_bad_table b15 "/dev/ram0 0" "mapped range goes beyond the main device" "$(($(sectors /dev/ram0) + 8))"
 }
-test_bad_missing_device_path() { expect_bad_table b16 "/dev/does-not-exist 0" "$MAIN_ERR"; }
-test_bad_missing_major_minor() { expect_bad_table b17 "250:4095 0" "$MAIN_ERR"; }
-test_bad_not_a_block_device() { expect_bad_table b18 "/dev/null 0" "$MAIN_ERR"; }
-test_bad_directory_as_device() { expect_bad_table b19 "/dev 0" "$MAIN_ERR"; }
-test_bad_device_garbage_name() { expect_bad_table b20 "::: 0" "$MAIN_ERR"; }
+test_bad_missing_device_path() { expect_bad_table b16 "/dev/does-not-exist 0" "cannot open main device /dev/does-not-exist: no such file"; }
+test_bad_missing_major_minor() { expect_bad_table b17 "250:4095 0" "cannot open main device 250:4095: no such device"; }
+test_bad_not_a_block_device() { expect_bad_table b18 "/dev/null 0" "cannot open main device /dev/null: not a block device"; }
+test_bad_directory_as_device() { expect_bad_table b19 "/dev 0" "cannot open main device /dev: not a block device"; }
+test_bad_device_garbage_name() { expect_bad_table b20 "::: 0" "cannot open main device :::: no such file"; }
 test_bad_unaligned_offset_4k_device() {
 	local dev
 	dev=$(nullb_create nb4k 64 4096)
@@ -58,6 +58,7 @@ test_bad_self_as_main_device() {
 	if out=$(dmsetup load self --table "0 2048 remap $mm 0" 2>&1); then fail "self-reference accepted"; fi
 	echo "$out" | grep -q 'Invalid argument' || fail "not EINVAL: $out"
 	since_mark | grep -F "$MAIN_ERR" || fail "no message"
+	since_mark | grep -F "invalid device, or the remap device itself" || fail "no reason"
 	dmsetup table self | grep -q remap && fail "table was loaded"
 	dmsetup remove self
 }

@@ -21,7 +21,7 @@ test_deps_lists_main_device() {
 	dm_create d1 "0 4096 remap /dev/ram2 0"
 	local ram=$(devnum /dev/ram2)
 	assert_eq "1 dependencies	: (${ram%%:*}, ${ram#*:})" "$(dmsetup deps d1)" "deps"
-	local dm=$(basename "$(readlink -f /dev/mapper/d1)")
+	local dm=$(dm_sysname d1)
 	assert_eq "ram2" "$(ls /sys/block/$dm/slaves)" "sysfs slaves"
 }
 

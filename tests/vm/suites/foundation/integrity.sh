@@ -53,7 +53,7 @@ test_discard_and_write_zeroes_pass_through() {
 	mkdir $d
 	echo 64 >$d/size; echo 1 >$d/memory_backed; echo 1 >$d/discard; echo 1 >$d/power
 	dm_create fd "0 $(sectors /dev/nbd) remap /dev/nbd 0"
-	local dm=$(basename "$(readlink -f /dev/mapper/fd)")
+	local dm=$(dm_sysname fd)
 	[ "$(cat /sys/block/$dm/queue/discard_max_bytes)" -gt 0 ] || fail "discard not exposed"
 	pattern_file /tmp/p 1024 5
 	dd if=/tmp/p of=/dev/mapper/fd bs=1M oflag=direct status=none
