@@ -21,7 +21,7 @@ chroot_pkgs=(
 	flex bison bc libelf-dev libssl-dev cpio kmod python3 xz-utils zstd rsync
 	dwarves gzip
 	busybox-static dmsetup fio e2fsprogs util-linux
-	dkms debhelper dh-dkms lintian rpm fakeroot
+	dkms debhelper dh-dkms lintian rpm rpmlint fakeroot
 )
 stamp=$CHROOT/.dm-remap-stamp
 want=$(printf '%s\n' "${chroot_pkgs[@]}" experimental:linux-source-7.3 trixie:linux-source-6.12 | sha256sum | cut -c1-16)
