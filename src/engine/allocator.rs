@@ -24,6 +24,8 @@ pub enum AllocError {
     AlreadyUsed,
 }
 
+use core::ops::DerefMut;
+
 /// Bitmaps kept per spare block (used, bad, in flight).
 const BITMAPS: u64 = 3;
 
@@ -34,10 +36,16 @@ pub fn allocator_words_for(blocks: u64) -> u64 {
 }
 
 /// The spare pool.
-pub struct SpareAllocator<'a> {
-    used: &'a mut [u64],
-    bad: &'a mut [u64],
-    in_flight: &'a mut [u64],
+///
+/// `B` gives access to the bitmap words: a borrowed slice (`&mut [u64]`,
+/// [`SpareAllocator::new`]) or an owned buffer
+/// ([`SpareAllocator::with_memory`]), which the allocator keeps. `B` must
+/// deref to the same words every time.
+pub struct SpareAllocator<B: DerefMut<Target = [u64]>> {
+    /// `used`, `bad` and `in_flight` bitmaps of `map_words` words each, in
+    /// that order.
+    words: B,
+    map_words: usize,
     blocks: u64,
     used_count: u64,
     bad_count: u64,
@@ -67,31 +75,86 @@ fn put_bit(words: &mut [u64], index: u64, value: bool) -> bool {
     }
 }
 
-impl<'a> SpareAllocator<'a> {
+/// The three bitmaps of `map_words` words each in `words` (empty slices if
+/// `words` is too short, which `with_memory` rules out).
+struct Maps<'w> {
+    used: &'w mut [u64],
+    bad: &'w mut [u64],
+    in_flight: &'w mut [u64],
+}
+
+fn split_maps(words: &mut [u64], map_words: usize) -> Maps<'_> {
+    let map_words = if words.len() / (BITMAPS as usize) >= map_words {
+        map_words
+    } else {
+        0
+    };
+    // Cannot panic: each split point is at most the remaining length.
+    let (used, rest) = words.split_at_mut(map_words);
+    let (bad, rest) = rest.split_at_mut(map_words);
+    let (in_flight, _) = rest.split_at_mut(map_words);
+    Maps {
+        used,
+        bad,
+        in_flight,
+    }
+}
+
+/// Bitmap `map` (0 used, 1 bad, 2 in flight) of `map_words` words.
+fn map(words: &[u64], map_words: usize, map: usize) -> &[u64] {
+    let start = map_words.saturating_mul(map);
+    words
+        .get(start..start.saturating_add(map_words))
+        .unwrap_or(&[])
+}
+
+impl<'a> SpareAllocator<&'a mut [u64]> {
+    /// Builds an allocator over `blocks` spare blocks in the borrowed
+    /// `words` (at least [`allocator_words_for`]`(blocks)` words). The
+    /// memory is cleared: the state is rebuilt by the metadata loader.
+    pub fn new(words: &'a mut [u64], blocks: u64) -> Result<Self, AllocError> {
+        Self::with_memory(words, blocks)
+    }
+}
+
+impl<B: DerefMut<Target = [u64]>> SpareAllocator<B> {
     /// Builds an allocator over `blocks` spare blocks in `words` (at least
-    /// [`allocator_words_for`]`(blocks)` words). The memory is cleared: the
-    /// state is rebuilt by the metadata loader.
-    pub fn new(words: &'a mut [u64], blocks: u64) -> Result<SpareAllocator<'a>, AllocError> {
-        let per_map =
+    /// [`allocator_words_for`]`(blocks)` words), which it keeps. The memory
+    /// is cleared: the state is rebuilt by the metadata loader.
+    pub fn with_memory(mut words: B, blocks: u64) -> Result<Self, AllocError> {
+        let map_words =
             usize::try_from(blocks.div_ceil(64)).map_err(|_| AllocError::MemoryTooSmall)?;
-        if words.len() / (BITMAPS as usize) < per_map {
+        if words.len() / (BITMAPS as usize) < map_words {
             return Err(AllocError::MemoryTooSmall);
         }
-        let (used, rest) = words.split_at_mut(per_map);
-        let (bad, rest) = rest.split_at_mut(per_map);
-        let in_flight = rest.get_mut(..per_map).ok_or(AllocError::MemoryTooSmall)?;
-        used.fill(0);
-        bad.fill(0);
-        in_flight.fill(0);
+        let maps = split_maps(&mut words, map_words);
+        maps.used.fill(0);
+        maps.bad.fill(0);
+        maps.in_flight.fill(0);
         Ok(SpareAllocator {
-            used,
-            bad,
-            in_flight,
+            words,
+            map_words,
             blocks,
             used_count: 0,
             bad_count: 0,
             next_word: 0,
         })
+    }
+
+    fn used(&self) -> &[u64] {
+        map(&self.words, self.map_words, 0)
+    }
+
+    fn bad(&self) -> &[u64] {
+        map(&self.words, self.map_words, 1)
+    }
+
+    fn in_flight(&self) -> &[u64] {
+        map(&self.words, self.map_words, 2)
+    }
+
+    fn maps_mut(&mut self) -> Maps<'_> {
+        split_maps(&mut self.words, self.map_words)
     }
 
     /// Number of spare blocks in the pool.
@@ -112,7 +175,7 @@ impl<'a> SpareAllocator<'a> {
     /// Blocks that can still be handed out.
     pub fn free_count(&self) -> u64 {
         let mut taken = 0u64;
-        for (used, bad) in self.used.iter().zip(self.bad.iter()) {
+        for (used, bad) in self.used().iter().zip(self.bad().iter()) {
             taken += u64::from((used | bad).count_ones());
         }
         self.blocks.saturating_sub(taken)
@@ -120,30 +183,32 @@ impl<'a> SpareAllocator<'a> {
 
     /// True if `index` is in use.
     pub fn is_used(&self, index: u64) -> bool {
-        bit(self.used, index)
+        bit(self.used(), index)
     }
 
     /// True if `index` is marked bad.
     pub fn is_bad(&self, index: u64) -> bool {
-        bit(self.bad, index)
+        bit(self.bad(), index)
     }
 
     /// Hands out a free, good block and marks it used; `None` when the pool
     /// is exhausted.
     pub fn allocate(&mut self) -> Option<u64> {
-        let words = self.used.len();
+        let (blocks, next_word) = (self.blocks, self.next_word);
+        let maps = split_maps(&mut self.words, self.map_words);
+        let words = maps.used.len();
         for step in 0..words {
-            let word_index = (self.next_word + step) % words;
-            let taken = self.used.get(word_index).copied().unwrap_or(u64::MAX)
-                | self.bad.get(word_index).copied().unwrap_or(u64::MAX);
+            let word_index = (next_word + step) % words;
+            let taken = maps.used.get(word_index).copied().unwrap_or(u64::MAX)
+                | maps.bad.get(word_index).copied().unwrap_or(u64::MAX);
             if taken == u64::MAX {
                 continue;
             }
             let index = word_index as u64 * 64 + u64::from((!taken).trailing_zeros());
-            if index >= self.blocks {
+            if index >= blocks {
                 continue;
             }
-            put_bit(self.used, index, true);
+            put_bit(maps.used, index, true);
             self.used_count += 1;
             self.next_word = word_index;
             return Some(index);
@@ -154,18 +219,18 @@ impl<'a> SpareAllocator<'a> {
     /// Marks an allocated block as handed to a remap in progress.
     pub fn set_in_flight(&mut self, index: u64) {
         if index < self.blocks {
-            put_bit(self.in_flight, index, true);
+            put_bit(self.maps_mut().in_flight, index, true);
         }
     }
 
     /// True if `index` belongs to a remap in progress.
     pub fn is_in_flight(&self, index: u64) -> bool {
-        bit(self.in_flight, index)
+        bit(self.in_flight(), index)
     }
 
     /// Ends the in-progress state of `index`; false if it was not in flight.
     pub fn clear_in_flight(&mut self, index: u64) -> bool {
-        index < self.blocks && put_bit(self.in_flight, index, false)
+        index < self.blocks && put_bit(self.maps_mut().in_flight, index, false)
     }
 
     /// Marks a specific block used (loading metadata). Bad blocks may be
@@ -175,7 +240,7 @@ impl<'a> SpareAllocator<'a> {
         if index >= self.blocks {
             return Err(AllocError::OutOfRange);
         }
-        if put_bit(self.used, index, true) {
+        if put_bit(self.maps_mut().used, index, true) {
             return Err(AllocError::AlreadyUsed);
         }
         self.used_count += 1;
@@ -184,7 +249,7 @@ impl<'a> SpareAllocator<'a> {
 
     /// Returns a block to the pool (it stays excluded if it is bad).
     pub fn release(&mut self, index: u64) {
-        if index < self.blocks && put_bit(self.used, index, false) {
+        if index < self.blocks && put_bit(self.maps_mut().used, index, false) {
             self.used_count = self.used_count.saturating_sub(1);
         }
     }
@@ -194,7 +259,7 @@ impl<'a> SpareAllocator<'a> {
         if index >= self.blocks {
             return Err(AllocError::OutOfRange);
         }
-        if !put_bit(self.bad, index, true) {
+        if !put_bit(self.maps_mut().bad, index, true) {
             self.bad_count += 1;
         }
         Ok(())
@@ -202,7 +267,7 @@ impl<'a> SpareAllocator<'a> {
 
     /// The bad-block bitmap words (persisted in snapshots).
     pub fn bad_words(&self) -> &[u64] {
-        self.bad
+        self.bad()
     }
 
     /// Loads bad-block bitmap word `word_index` from a snapshot.
@@ -216,12 +281,17 @@ impl<'a> SpareAllocator<'a> {
         if value & !mask != 0 {
             return Err(AllocError::OutOfRange);
         }
-        let word = self.bad.get_mut(word_index).ok_or(AllocError::OutOfRange)?;
-        self.bad_count = self
-            .bad_count
+        let bad_count = self.bad_count;
+        let word = self
+            .maps_mut()
+            .bad
+            .get_mut(word_index)
+            .ok_or(AllocError::OutOfRange)?;
+        let bad_count = bad_count
             .saturating_sub(u64::from(word.count_ones()))
             .saturating_add(u64::from(value.count_ones()));
         *word = value;
+        self.bad_count = bad_count;
         Ok(())
     }
 }

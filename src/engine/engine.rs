@@ -11,9 +11,18 @@
 //! acknowledge the bio
 //! ```
 //!
-//! Lookups in the I/O path use [`Engine::table`] (a lock-free
-//! [`RemapTable`]) and never touch the engine itself.
+//! Lookups in the I/O path never touch the engine itself: they use a
+//! lock-free [`RemapTable`] view of the table words, either
+//! [`Engine::table`] or, for a reader that cannot borrow the engine (it sits
+//! behind the caller's mutex), [`RemapTable::view`] over the reader's own
+//! handle to the same words.
+//!
+//! The engine owns its memory through handles chosen by the caller (see
+//! [`Storage`]): borrowed slices on the host, owned (and, for the table,
+//! reference-counted) kernel buffers in the module.
 
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
 use core::sync::atomic::AtomicU64;
 
 use super::allocator::{allocator_words_for, SpareAllocator};
@@ -26,7 +35,7 @@ use super::recovery::{load, probe, read_slots};
 use super::scanner::{ScanWindow, Scanner};
 use super::store::{split_buffer, StateRef, Store, STORE_BUFFER_BYTES};
 use super::superblock::{SlotState, Superblock};
-use super::table::{table_words_for, Entry, RemapTable, TableWriter};
+use super::table::{table_words_for, Entry, RemapTable, TableError, TableWriter};
 
 /// Runtime settings (from the target's table line); not persisted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,15 +65,65 @@ impl Default for Config {
     }
 }
 
-/// Memory the caller provides, all zero-initialised or not (the engine
-/// clears what it uses).
-pub struct EngineMemory<'a> {
+/// The handle types through which an [`Engine`] owns its memory, chosen by
+/// the caller. A storage type is only a name for three handle types; it is
+/// never instantiated.
+///
+/// Every handle must deref to the same memory for as long as it lives (any
+/// box, vector, reference or reference-counted buffer does). The engine
+/// keeps the handles until it is dropped; the table handle may be shared
+/// (a reference-counted buffer) so that lock-free readers elsewhere can
+/// view the same words with [`RemapTable::view`].
+///
+/// ```text
+/// struct KernelStorage;
+/// impl Storage for KernelStorage {
+///     type Table = KvShared<AtomicU64>;   // refcounted, cloned for the map path
+///     type Bitmaps = KvBuf<u64>;
+///     type Buffer = KvBuf<u8>;
+/// }
+/// ```
+pub trait Storage {
+    /// The remap table words ([`MemoryRequirements::table_words`] of them),
+    /// shared with lock-free readers, hence only `Deref`.
+    type Table: Deref<Target = [AtomicU64]>;
+    /// The spare allocator bitmaps ([`MemoryRequirements::bitmap_words`]).
+    type Bitmaps: DerefMut<Target = [u64]>;
+    /// The metadata I/O buffer ([`MemoryRequirements::buffer_bytes`] =
+    /// [`STORE_BUFFER_BYTES`] bytes).
+    type Buffer: DerefMut<Target = [u8]>;
+}
+
+/// Storage borrowed for `'a`: plain slices (host tools and tests). Build
+/// the memory with [`EngineMemory::borrowed`].
+pub struct BorrowedStorage<'a>(PhantomData<&'a mut [u8]>);
+
+impl<'a> Storage for BorrowedStorage<'a> {
+    type Table = &'a [AtomicU64];
+    type Bitmaps = &'a mut [u64];
+    type Buffer = &'a mut [u8];
+}
+
+/// Memory the caller provides and the engine keeps, zero-initialised or
+/// not (the engine clears what it uses), sized by [`MemoryRequirements`].
+pub struct EngineMemory<S: Storage> {
     /// Remap table words, shared with lock-free readers.
-    pub table: &'a [AtomicU64],
+    pub table: S::Table,
     /// Spare bitmap words.
-    pub bitmaps: &'a mut [u64],
+    pub bitmaps: S::Bitmaps,
     /// Metadata I/O buffer of at least [`STORE_BUFFER_BYTES`] bytes.
-    pub buffer: &'a mut [u8],
+    pub buffer: S::Buffer,
+}
+
+impl<'a> EngineMemory<BorrowedStorage<'a>> {
+    /// Memory made of borrowed slices.
+    pub fn borrowed(table: &'a [AtomicU64], bitmaps: &'a mut [u64], buffer: &'a mut [u8]) -> Self {
+        EngineMemory {
+            table,
+            bitmaps,
+            buffer,
+        }
+    }
 }
 
 /// How much memory an engine needs for a layout.
@@ -109,11 +168,16 @@ impl MemoryRequirements {
     }
 }
 
-/// The dm-remap engine for one main/spare pair.
-pub struct Engine<'a, D: MetaDevice> {
-    table: TableWriter<'a>,
-    spares: SpareAllocator<'a>,
-    store: Store<'a, D>,
+/// The dm-remap engine for one main/spare pair. It owns its memory (through
+/// the handles of `S`) and the metadata device `D`; it has no lifetime of
+/// its own unless the handles borrow.
+///
+/// The engine is the table's only writer: it holds the table's writer
+/// claim from construction until it is dropped.
+pub struct Engine<S: Storage, D: MetaDevice> {
+    table: TableWriter<S::Table>,
+    spares: SpareAllocator<S::Bitmaps>,
+    store: Store<S::Buffer, D>,
     config: Config,
     main_blocks: u64,
     scanner: Scanner,
@@ -125,47 +189,60 @@ pub struct Engine<'a, D: MetaDevice> {
     events: EventTracker,
 }
 
-fn claim_table<'a>(words: &'a [AtomicU64], layout: &Layout) -> Result<TableWriter<'a>, MetaError> {
-    let table = RemapTable::new(words).map_err(|_| MetaError::TableMemoryTooSmall)?;
-    if table.capacity() < layout.max_entries {
+fn claim_table<T: Deref<Target = [AtomicU64]>>(
+    words: T,
+    layout: &Layout,
+) -> Result<TableWriter<T>, MetaError> {
+    let capacity = RemapTable::new(&words)
+        .map_err(|_| MetaError::TableMemoryTooSmall)?
+        .capacity();
+    if capacity < layout.max_entries {
         return Err(MetaError::TableMemoryTooSmall);
     }
-    let mut writer = table.writer().ok_or(MetaError::TableClaimed)?;
+    let mut writer = TableWriter::claim(words).map_err(|error| match error {
+        TableError::Claimed => MetaError::TableClaimed,
+        _ => MetaError::TableMemoryTooSmall,
+    })?;
     writer.clear();
     writer.set_limit(layout.max_entries);
     Ok(writer)
 }
 
-impl<'a, D: MetaDevice> Engine<'a, D> {
+impl<S: Storage, D: MetaDevice> Engine<S, D> {
     /// Formats a blank spare region (both superblock slots all zero) and
-    /// returns an engine on it. Refuses anything else: a spare holding
-    /// foreign data or old metadata is never overwritten.
+    /// returns an engine on it, which keeps `memory`. Refuses anything else:
+    /// a spare holding foreign data or old metadata is never overwritten.
     pub fn format(
         mut device: D,
-        memory: EngineMemory<'a>,
+        memory: EngineMemory<S>,
         binding: DeviceBinding,
         spare_sectors: u64,
         params: FormatParams,
         config: Config,
-    ) -> Result<Engine<'a, D>, MetaError> {
+    ) -> Result<Engine<S, D>, MetaError> {
+        let EngineMemory {
+            table,
+            bitmaps,
+            mut buffer,
+        } = memory;
         let layout = Layout::compute(spare_sectors, params)?;
         {
-            let (_, scratch) = split_buffer(memory.buffer)?;
+            let (_, scratch) = split_buffer(&mut buffer)?;
             let slots = read_slots(&mut device, scratch)?;
             if slots.a != SlotState::Blank || slots.b != SlotState::Blank {
                 return Err(MetaError::NotBlank);
             }
         }
-        let table = claim_table(memory.table, &layout)?;
-        let spares = SpareAllocator::new(memory.bitmaps, layout.data_blocks)
+        let table = claim_table(table, &layout)?;
+        let spares = SpareAllocator::with_memory(bitmaps, layout.data_blocks)
             .map_err(|_| MetaError::BitmapMemoryTooSmall)?;
         let store = {
             let state = StateRef {
-                table: &table,
-                spares: &spares,
+                table: table.table(),
+                bad_spares: spares.bad_words(),
                 scanner_cursor: 0,
             };
-            Store::format(device, memory.buffer, binding, layout, &state)?
+            Store::format(device, buffer, binding, layout, &state)?
         };
         Ok(Self::assemble(table, spares, store, config, 0))
     }
@@ -175,31 +252,36 @@ impl<'a, D: MetaDevice> Engine<'a, D> {
     /// generation (so the log restarts clean after any crash).
     pub fn open(
         mut device: D,
-        memory: EngineMemory<'a>,
+        memory: EngineMemory<S>,
         expected: &Expected,
         config: Config,
-    ) -> Result<Engine<'a, D>, MetaError> {
+    ) -> Result<Engine<S, D>, MetaError> {
+        let EngineMemory {
+            table,
+            bitmaps,
+            mut buffer,
+        } = memory;
         let (superblock, layout) = {
-            let (_, scratch) = split_buffer(memory.buffer)?;
+            let (_, scratch) = split_buffer(&mut buffer)?;
             let superblock = probe(&mut device, scratch, expected)?;
             let layout = superblock.layout.grow(expected.spare_sectors)?;
             (superblock, layout)
         };
-        let mut table = claim_table(memory.table, &layout)?;
-        let mut spares = SpareAllocator::new(memory.bitmaps, layout.data_blocks)
+        let mut table = claim_table(table, &layout)?;
+        let mut spares = SpareAllocator::with_memory(bitmaps, layout.data_blocks)
             .map_err(|_| MetaError::BitmapMemoryTooSmall)?;
         let loaded = {
-            let (_, scratch) = split_buffer(memory.buffer)?;
+            let (_, scratch) = split_buffer(&mut buffer)?;
             load(&mut device, scratch, &superblock, &mut table, &mut spares)?
         };
         // Replay checked against the recorded layout; the table may now
         // hold the grown layout's capacity.
         table.set_limit(layout.max_entries);
-        let mut store = Store::resume(device, memory.buffer, superblock, loaded.position)?;
+        let mut store = Store::resume(device, buffer, superblock, loaded.position)?;
         {
             let state = StateRef {
-                table: &table,
-                spares: &spares,
+                table: table.table(),
+                bad_spares: spares.bad_words(),
                 scanner_cursor: loaded.scanner_cursor,
             };
             store.snapshot(Some(layout), &state)?;
@@ -214,12 +296,12 @@ impl<'a, D: MetaDevice> Engine<'a, D> {
     }
 
     fn assemble(
-        table: TableWriter<'a>,
-        spares: SpareAllocator<'a>,
-        store: Store<'a, D>,
+        table: TableWriter<S::Table>,
+        spares: SpareAllocator<S::Bitmaps>,
+        store: Store<S::Buffer, D>,
         config: Config,
         cursor: u64,
-    ) -> Engine<'a, D> {
+    ) -> Engine<S, D> {
         let superblock = *store.superblock();
         let main_blocks = superblock
             .layout
@@ -314,8 +396,8 @@ impl<'a, D: MetaDevice> Engine<'a, D> {
 
     fn record(&mut self, record: Record) -> Result<(), PolicyError> {
         let state = StateRef {
-            table: &self.table,
-            spares: &self.spares,
+            table: self.table.table(),
+            bad_spares: self.spares.bad_words(),
             scanner_cursor: self.scanner.cursor(),
         };
         self.store.record(&record, &state)?;
@@ -350,8 +432,10 @@ impl<'a, D: MetaDevice> Engine<'a, D> {
         }
     }
 
-    /// The lock-free lookup view for the I/O path.
-    pub fn table(&self) -> RemapTable<'a> {
+    /// The lock-free lookup view of the table (O(1), `Copy`). A reader
+    /// that cannot borrow the engine builds the same view from its own
+    /// handle to the table words with [`RemapTable::view`].
+    pub fn table(&self) -> RemapTable<'_> {
         self.table.table()
     }
 
@@ -381,7 +465,7 @@ impl<'a, D: MetaDevice> Engine<'a, D> {
     }
 
     /// The spare pool (read-only).
-    pub fn spares(&self) -> &SpareAllocator<'a> {
+    pub fn spares(&self) -> &SpareAllocator<S::Bitmaps> {
         &self.spares
     }
 
@@ -687,8 +771,8 @@ impl<'a, D: MetaDevice> Engine<'a, D> {
     /// depended on a remap after this returns `Ok`.
     pub fn commit(&mut self) -> Result<(), PolicyError> {
         let state = StateRef {
-            table: &self.table,
-            spares: &self.spares,
+            table: self.table.table(),
+            bad_spares: self.spares.bad_words(),
             scanner_cursor: self.scanner.cursor(),
         };
         self.store.commit(&state)?;
@@ -728,7 +812,9 @@ impl<'a, D: MetaDevice> Engine<'a, D> {
         self.table.iter()
     }
 
-    /// Gives the metadata device back.
+    /// Tears the engine down and gives the metadata device back. The
+    /// memory handles are dropped (the table's writer claim is released
+    /// first, so borrowed memory can be given to a new engine).
     pub fn into_device(self) -> D {
         self.store.into_device()
     }

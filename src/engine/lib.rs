@@ -8,14 +8,17 @@
 //!
 //! * uses only `core` (no `alloc`, no `std`, no external crates),
 //! * never allocates: every table, bitmap and I/O buffer is memory the caller
-//!   hands in, sized by [`MemoryRequirements`],
+//!   hands in, sized by [`MemoryRequirements`], through handle types it
+//!   chooses ([`Storage`]: borrowed slices, vectors, kernel buffers) and
+//!   that the engine keeps for its lifetime,
 //! * never panics on any input (checked arithmetic, `get` instead of
 //!   indexing, no floating point, no 128-bit division),
 //! * refers to its own items with relative paths (`super::`), because inside
 //!   the kernel it is not the crate root.
 //!
 //! Entry points: [`Engine`] (format / open / error policy / commit),
-//! [`RemapTable`] (lock-free lookups for the I/O path), [`MetaDevice`]
+//! [`RemapTable`] (lock-free lookups for the I/O path, [`RemapTable::view`]
+//! over a reader's own handle to the table words), [`MetaDevice`]
 //! (metadata I/O implemented by the caller), [`recovery`] and
 //! [`superblock`] for read-only inspection tools. See `docs/engine.md` and
 //! `docs/metadata-format.md` in the repository.
@@ -41,7 +44,7 @@ pub mod table;
 
 pub use allocator::SpareAllocator;
 pub use device::{IoError, MetaDevice};
-pub use engine::{Config, Engine, EngineMemory, MemoryRequirements};
+pub use engine::{BorrowedStorage, Config, Engine, EngineMemory, MemoryRequirements, Storage};
 pub use error::{MetaError, PolicyError, SuperblockSlot};
 pub use layout::{DeviceBinding, Expected, FormatParams, Layout, LayoutError};
 pub use policy::{Event, IoTarget, Mode, ReadErrorAction, RemapTicket, Status};

@@ -12,6 +12,9 @@
 //!    ends the log (a torn or unflushed write, or a stale block from an
 //!    older generation).
 
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::AtomicU64;
+
 use super::allocator::SpareAllocator;
 use super::block::MetaBlock;
 use super::device::MetaDevice;
@@ -128,13 +131,18 @@ pub struct Loaded {
 
 /// Steps 2 and 3: loads `superblock`'s snapshot and log into `table` and
 /// `spares` (both cleared first).
-pub fn load<D: MetaDevice + ?Sized>(
+pub fn load<D, T, B>(
     device: &mut D,
     block: &mut MetaBlock,
     superblock: &Superblock,
-    table: &mut TableWriter<'_>,
-    spares: &mut SpareAllocator<'_>,
-) -> Result<Loaded, MetaError> {
+    table: &mut TableWriter<T>,
+    spares: &mut SpareAllocator<B>,
+) -> Result<Loaded, MetaError>
+where
+    D: MetaDevice + ?Sized,
+    T: Deref<Target = [AtomicU64]>,
+    B: DerefMut<Target = [u64]>,
+{
     let layout = &superblock.layout;
     if spares.blocks() < layout.data_blocks {
         return Err(MetaError::BitmapMemoryTooSmall);
@@ -206,14 +214,18 @@ pub fn load<D: MetaDevice + ?Sized>(
 }
 
 /// Applies one log record to the in-memory state.
-pub fn apply(
+pub fn apply<T, B>(
     record: &Record,
     superblock: &Superblock,
     main_blocks: u64,
-    table: &mut TableWriter<'_>,
-    spares: &mut SpareAllocator<'_>,
+    table: &mut TableWriter<T>,
+    spares: &mut SpareAllocator<B>,
     cursor: &mut u64,
-) -> Result<(), LogFault> {
+) -> Result<(), LogFault>
+where
+    T: Deref<Target = [AtomicU64]>,
+    B: DerefMut<Target = [u64]>,
+{
     let data_blocks = superblock.layout.data_blocks;
     match *record {
         Record::Entry { block, entry } => {

@@ -5,6 +5,9 @@
 //! bitmap blocks. The superblock records how many blocks were written and a
 //! CRC32C over their checksums, so a snapshot is only trusted whole.
 
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::AtomicU64;
+
 use super::allocator::SpareAllocator;
 use super::block::{
     check_frame, get_u32, get_u64, put_u32, put_u64, record_offset, seal, start_block, word_offset,
@@ -16,7 +19,7 @@ use super::device::MetaDevice;
 use super::error::{MetaError, SnapshotFault};
 use super::layout::{bitmap_words_for, Layout};
 use super::superblock::Superblock;
-use super::table::{Entry, TableError, TableWriter};
+use super::table::{Entry, RemapTable, TableError, TableWriter};
 
 /// Offset of the u64 block index inside the snapshot.
 pub const OFF_SNAP_INDEX: usize = 0x20;
@@ -107,8 +110,10 @@ impl<D: MetaDevice + ?Sized> SnapshotWriter<'_, D> {
     }
 }
 
-/// Writes the snapshot of generation `generation` into area `area`. Does
-/// not flush: the caller flushes before writing the superblock.
+/// Writes the snapshot of generation `generation` into area `area`: the
+/// entries of `table` (read on the writer's side, so without seqlock) and
+/// the bad-spare bitmap words `bad_spares`. Does not flush: the caller
+/// flushes before writing the superblock.
 #[allow(clippy::too_many_arguments)]
 pub fn write_snapshot<D: MetaDevice + ?Sized>(
     device: &mut D,
@@ -116,12 +121,12 @@ pub fn write_snapshot<D: MetaDevice + ?Sized>(
     layout: &Layout,
     area: usize,
     generation: u64,
-    table: &TableWriter<'_>,
-    spares: &SpareAllocator<'_>,
+    table: RemapTable<'_>,
+    bad_spares: &[u64],
     scanner_cursor: u64,
 ) -> Result<SnapshotSummary, MetaError> {
     let entries = table
-        .iter()
+        .entries()
         .filter(|(_, entry)| persistent_entry(*entry).is_some())
         .count() as u64;
     let bitmap_words = bitmap_words_for(layout.data_blocks);
@@ -145,7 +150,7 @@ pub fn write_snapshot<D: MetaDevice + ?Sized>(
 
     let mut in_block = 0usize;
     let mut sector = 0;
-    for (main, entry) in table.iter() {
+    for (main, entry) in table.entries() {
         let Some(entry) = persistent_entry(entry) else {
             continue;
         };
@@ -166,7 +171,7 @@ pub fn write_snapshot<D: MetaDevice + ?Sized>(
         writer.finish(sector, in_block)?;
     }
 
-    let bad = spares.bad_words();
+    let bad = bad_spares;
     let mut word = 0u64;
     while word < bitmap_words {
         let sector = writer.start(KIND_BITMAP)?;
@@ -191,14 +196,19 @@ pub fn write_snapshot<D: MetaDevice + ?Sized>(
 /// Reads the snapshot of `superblock` into `table` and `spares` (which the
 /// caller has cleared). `main_blocks` bounds entry block numbers. Returns
 /// the scanner cursor.
-pub fn load_snapshot<D: MetaDevice + ?Sized>(
+pub fn load_snapshot<D, T, B>(
     device: &mut D,
     block: &mut MetaBlock,
     superblock: &Superblock,
     main_blocks: u64,
-    table: &mut TableWriter<'_>,
-    spares: &mut SpareAllocator<'_>,
-) -> Result<u64, MetaError> {
+    table: &mut TableWriter<T>,
+    spares: &mut SpareAllocator<B>,
+) -> Result<u64, MetaError>
+where
+    D: MetaDevice + ?Sized,
+    T: Deref<Target = [AtomicU64]>,
+    B: DerefMut<Target = [u64]>,
+{
     let layout = &superblock.layout;
     let area = superblock.snapshot_area();
     let entries = superblock.snapshot_entries;
@@ -330,14 +340,18 @@ pub fn load_snapshot<D: MetaDevice + ?Sized>(
     Ok(cursor)
 }
 
-fn load_entry(
+fn load_entry<T, B>(
     main: u64,
     entry: Entry,
     main_blocks: u64,
     layout: &Layout,
-    table: &mut TableWriter<'_>,
-    spares: &mut SpareAllocator<'_>,
-) -> Result<(), SnapshotFault> {
+    table: &mut TableWriter<T>,
+    spares: &mut SpareAllocator<B>,
+) -> Result<(), SnapshotFault>
+where
+    T: Deref<Target = [AtomicU64]>,
+    B: DerefMut<Target = [u64]>,
+{
     let flags = entry.flags();
     if flags == 0 || flags & !Entry::PERSISTENT_FLAGS != 0 {
         return Err(SnapshotFault::EntryFlags);

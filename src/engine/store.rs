@@ -14,7 +14,8 @@
 //!   new generation; old log blocks carry the old generation and are never
 //!   replayed again.
 
-use super::allocator::SpareAllocator;
+use core::ops::DerefMut;
+
 use super::block::{as_block_mut, MetaBlock, META_BLOCK_BYTES, RECORDS_PER_BLOCK};
 use super::device::MetaDevice;
 use super::error::MetaError;
@@ -22,18 +23,19 @@ use super::layout::{DeviceBinding, Layout};
 use super::log::{finish_log_block, put_record, start_log_block, Record};
 use super::snapshot::write_snapshot;
 use super::superblock::Superblock;
-use super::table::TableWriter;
+use super::table::RemapTable;
 
 /// Bytes of I/O buffer the store needs: one block for the log block being
 /// built, one for reads and snapshot writes.
 pub const STORE_BUFFER_BYTES: usize = 2 * META_BLOCK_BYTES;
 
-/// The in-memory state a snapshot is taken of.
-pub struct StateRef<'s, 'a> {
+/// The in-memory state a snapshot is taken of (read on the writer's side).
+#[derive(Clone, Copy)]
+pub struct StateRef<'s> {
     /// The remap table.
-    pub table: &'s TableWriter<'a>,
-    /// The spare pool.
-    pub spares: &'s SpareAllocator<'a>,
+    pub table: RemapTable<'s>,
+    /// The spare pool's bad-block bitmap words.
+    pub bad_spares: &'s [u64],
     /// The scanner cursor.
     pub scanner_cursor: u64,
 }
@@ -47,11 +49,12 @@ pub struct LogPosition {
     pub next_commit: u64,
 }
 
-/// Metadata writer state.
-pub struct Store<'a, D: MetaDevice> {
+/// Metadata writer state. `U` gives access to an I/O buffer of
+/// [`STORE_BUFFER_BYTES`] bytes, which the store keeps: the log block being
+/// built, then a scratch block for reads and snapshot writes.
+pub struct Store<U: DerefMut<Target = [u8]>, D: MetaDevice> {
     device: D,
-    log_block: &'a mut MetaBlock,
-    scratch: &'a mut MetaBlock,
+    buffer: U,
     superblock: Superblock,
     position: LogPosition,
     buffered: usize,
@@ -72,21 +75,20 @@ pub fn split_buffer(buffer: &mut [u8]) -> Result<(&mut MetaBlock, &mut MetaBlock
     Ok((first, second))
 }
 
-impl<'a, D: MetaDevice> Store<'a, D> {
+impl<U: DerefMut<Target = [u8]>, D: MetaDevice> Store<U, D> {
     /// Resumes writing after `superblock` and its log up to `position`.
     /// The caller normally follows with [`Store::snapshot`] so the log
     /// restarts in a fresh generation (see `Engine::open`).
     pub fn resume(
         device: D,
-        buffer: &'a mut [u8],
+        mut buffer: U,
         superblock: Superblock,
         position: LogPosition,
-    ) -> Result<Store<'a, D>, MetaError> {
-        let (log_block, scratch) = split_buffer(buffer)?;
+    ) -> Result<Store<U, D>, MetaError> {
+        split_buffer(&mut buffer)?;
         Ok(Store {
             device,
-            log_block,
-            scratch,
+            buffer,
             superblock,
             position,
             buffered: 0,
@@ -100,12 +102,12 @@ impl<'a, D: MetaDevice> Store<'a, D> {
     /// Writes generation 0 (empty state) on a blank spare region.
     pub fn format(
         mut device: D,
-        buffer: &'a mut [u8],
+        mut buffer: U,
         binding: DeviceBinding,
         layout: Layout,
-        state: &StateRef<'_, '_>,
-    ) -> Result<Store<'a, D>, MetaError> {
-        let (log_block, scratch) = split_buffer(buffer)?;
+        state: &StateRef<'_>,
+    ) -> Result<Store<U, D>, MetaError> {
+        let (_, scratch) = split_buffer(&mut buffer)?;
         let summary = write_snapshot(
             &mut device,
             scratch,
@@ -113,7 +115,7 @@ impl<'a, D: MetaDevice> Store<'a, D> {
             0,
             0,
             state.table,
-            state.spares,
+            state.bad_spares,
             state.scanner_cursor,
         )?;
         // Slot B must not hold anything a later probe could mistake for a
@@ -137,8 +139,7 @@ impl<'a, D: MetaDevice> Store<'a, D> {
         device.flush()?;
         Ok(Store {
             device,
-            log_block,
-            scratch,
+            buffer,
             superblock,
             position: LogPosition {
                 next_block: 0,
@@ -221,7 +222,7 @@ impl<'a, D: MetaDevice> Store<'a, D> {
     /// Appends `record`, which the caller has already applied to `state`.
     /// May write a full log block (not flushed) or, if the log is full,
     /// take a snapshot that already contains the change.
-    pub fn record(&mut self, record: &Record, state: &StateRef<'_, '_>) -> Result<(), MetaError> {
+    pub fn record(&mut self, record: &Record, state: &StateRef<'_>) -> Result<(), MetaError> {
         self.check_usable()?;
         if self.buffered == RECORDS_PER_BLOCK {
             // A full block may only be written if a later block can still
@@ -234,21 +235,22 @@ impl<'a, D: MetaDevice> Store<'a, D> {
                 return self.snapshot(None, state);
             }
         }
-        if self.buffered == 0 {
-            let index = self.position.next_block;
+        let index = self.position.next_block;
+        let start = if self.buffered == 0 {
             let Some(sector) = self.layout().log_block_sector(index) else {
                 // The log is full and the change is already in memory.
                 return self.snapshot(None, state);
             };
-            start_log_block(
-                self.log_block,
-                sector,
-                index,
-                self.superblock.generation,
-                self.position.next_commit,
-            );
+            Some(sector)
+        } else {
+            None
+        };
+        let (generation, commit) = (self.superblock.generation, self.position.next_commit);
+        let (log_block, _) = split_buffer(&mut self.buffer)?;
+        if let Some(sector) = start {
+            start_log_block(log_block, sector, index, generation, commit);
         }
-        put_record(self.log_block, self.buffered, record);
+        put_record(log_block, self.buffered, record);
         self.buffered += 1;
         self.dirty = true;
         Ok(())
@@ -260,8 +262,9 @@ impl<'a, D: MetaDevice> Store<'a, D> {
             .layout()
             .log_block_sector(index)
             .ok_or(MetaError::Failed)?;
-        finish_log_block(self.log_block, self.buffered, commit_end);
-        self.device.write(sector, &self.log_block[..])?;
+        let (log_block, _) = split_buffer(&mut self.buffer)?;
+        finish_log_block(log_block, self.buffered, commit_end);
+        self.device.write(sector, &log_block[..])?;
         self.position.next_block += 1;
         self.buffered = 0;
         Ok(())
@@ -269,7 +272,7 @@ impl<'a, D: MetaDevice> Store<'a, D> {
 
     /// Makes every recorded change durable. Returns only after the flush
     /// that makes the commit durable has returned.
-    pub fn commit(&mut self, state: &StateRef<'_, '_>) -> Result<(), MetaError> {
+    pub fn commit(&mut self, state: &StateRef<'_>) -> Result<(), MetaError> {
         self.check_usable()?;
         if !self.dirty {
             return Ok(());
@@ -292,7 +295,7 @@ impl<'a, D: MetaDevice> Store<'a, D> {
     pub fn snapshot(
         &mut self,
         new_layout: Option<Layout>,
-        state: &StateRef<'_, '_>,
+        state: &StateRef<'_>,
     ) -> Result<(), MetaError> {
         self.check_usable()?;
         let result = self.write_generation(new_layout, state);
@@ -302,7 +305,7 @@ impl<'a, D: MetaDevice> Store<'a, D> {
     fn write_generation(
         &mut self,
         new_layout: Option<Layout>,
-        state: &StateRef<'_, '_>,
+        state: &StateRef<'_>,
     ) -> Result<(), MetaError> {
         let generation = self
             .superblock
@@ -311,14 +314,15 @@ impl<'a, D: MetaDevice> Store<'a, D> {
             .ok_or(MetaError::Failed)?;
         let layout = new_layout.unwrap_or(self.superblock.layout);
         let area = (generation % 2) as usize;
+        let (_, scratch) = split_buffer(&mut self.buffer)?;
         let summary = write_snapshot(
             &mut self.device,
-            self.scratch,
+            scratch,
             &layout,
             area,
             generation,
             state.table,
-            state.spares,
+            state.bad_spares,
             state.scanner_cursor,
         )?;
         self.device.flush()?;
@@ -330,10 +334,10 @@ impl<'a, D: MetaDevice> Store<'a, D> {
             snapshot_entries: summary.entries,
             snapshot_checksum: summary.checksum,
         };
-        superblock.encode(self.scratch);
+        superblock.encode(scratch);
         self.device.write(
             Layout::superblock_sector(superblock.slot().index()),
-            &self.scratch[..],
+            &scratch[..],
         )?;
         self.device.flush()?;
         self.superblock = superblock;

@@ -9,6 +9,11 @@
 //! most one [`TableWriter`] at a time (its mutation methods take `&mut
 //! self`).
 //!
+//! The table geometry is a pure function of the length of the word slice,
+//! so any number of owners of the same words (a reference-counted buffer,
+//! say) can each build a [`RemapTable`] view in O(1) with
+//! [`RemapTable::view`], and all of them see what the single writer does.
+//!
 //! Slot placement uses Robin Hood linear probing: an entry that is farther
 //! from its home slot displaces one that is closer. That bounds the probe
 //! length of a *miss* (the common case: most blocks are not remapped) even
@@ -32,6 +37,7 @@
 //! per entry (plus the header) at full capacity.
 
 use core::hint::spin_loop;
+use core::ops::Deref;
 use core::sync::atomic::{fence, AtomicU64, Ordering};
 
 /// Words at the start of the table memory before the slots.
@@ -44,6 +50,9 @@ const CLAIM_WORD: usize = 1;
 const SLOT_WORDS: usize = 2;
 /// Slots covered by one filter word.
 const SLOTS_PER_FILTER_WORD: u64 = 8;
+/// Words of a full group of [`SLOTS_PER_FILTER_WORD`] slots and their
+/// filter word.
+const GROUP_WORDS: u64 = SLOT_WORDS as u64 * SLOTS_PER_FILTER_WORD + 1;
 
 /// Largest spare index an entry can hold (56 bits).
 pub const MAX_SPARE_INDEX: u64 = (1 << 56) - 1;
@@ -60,6 +69,8 @@ pub enum TableError {
     BadBlock,
     /// Spare index above [`MAX_SPARE_INDEX`].
     BadSpare,
+    /// Another [`TableWriter`] holds the table.
+    Claimed,
 }
 
 /// The state of one remapped or suspicious main block.
@@ -189,10 +200,48 @@ pub fn table_words_for(capacity: u64) -> u64 {
     body_words_for(slots_for(capacity)).saturating_add(TABLE_HEADER_WORDS as u64)
 }
 
+/// The most slots whose filter and slot words fit in `body` words, in O(1):
+/// every full group of 8 slots takes 17 words; a partial group of `r`
+/// slots takes `2r + 1`.
+fn slots_fitting(body: u64) -> u64 {
+    let rest = body % GROUP_WORDS;
+    let partial = if rest == 0 {
+        0
+    } else {
+        ((rest - 1) / SLOT_WORDS as u64).min(SLOTS_PER_FILTER_WORD - 1)
+    };
+    (body / GROUP_WORDS)
+        .saturating_mul(SLOTS_PER_FILTER_WORD)
+        .saturating_add(partial)
+}
+
+/// The words behind [`RemapTable::empty`]: a valid table of one slot that
+/// no writer ever claims.
+static EMPTY_TABLE: [AtomicU64; TABLE_HEADER_WORDS + 3] = [
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+];
+
 /// A read-only, lock-free view of the table; cheap to copy and share.
+///
+/// A view is only a set of borrowed slices plus two counts: building one
+/// ([`RemapTable::view`]) is O(1) and lookups do not depend on how it was
+/// built. Views of the same words always agree on the geometry, so a reader
+/// that holds its own handle to the words the engine owns (the kernel's bio
+/// map path) sees every change the engine's single [`TableWriter`] makes.
 #[derive(Clone, Copy)]
 pub struct RemapTable<'a> {
-    header: &'a [AtomicU64],
+    /// All words (the header is `words[..TABLE_HEADER_WORDS]`).
+    words: &'a [AtomicU64],
     filter: &'a [AtomicU64],
     slots: &'a [AtomicU64],
     slot_count: u64,
@@ -201,22 +250,14 @@ pub struct RemapTable<'a> {
 
 impl<'a> RemapTable<'a> {
     /// Views `words` (all zero = empty table) as a table. Extra words beyond
-    /// a whole number of slots are ignored.
+    /// a whole number of slots are ignored. O(1): the geometry is computed
+    /// from `words.len()` alone, nothing is read or written.
     pub fn new(words: &'a [AtomicU64]) -> Result<RemapTable<'a>, TableError> {
         if words.len() < TABLE_HEADER_WORDS {
             return Err(TableError::MemoryTooSmall);
         }
-        let (header, body) = words.split_at(TABLE_HEADER_WORDS);
-        // The most slots whose filter and slot words fit in the body.
-        let available = body.len() as u64;
-        let mut slot_count = available.saturating_mul(SLOTS_PER_FILTER_WORD)
-            / (SLOT_WORDS as u64 * SLOTS_PER_FILTER_WORD + 1);
-        while slot_count > 0 && body_words_for(slot_count) > available {
-            slot_count -= 1;
-        }
-        while body_words_for(slot_count + 1) <= available {
-            slot_count += 1;
-        }
+        let body = words.get(TABLE_HEADER_WORDS..).unwrap_or(&[]);
+        let slot_count = slots_fitting(body.len() as u64);
         if slot_count == 0 {
             return Err(TableError::MemoryTooSmall);
         }
@@ -229,12 +270,45 @@ impl<'a> RemapTable<'a> {
             .and_then(|rest| rest.get(..slot_count as usize * SLOT_WORDS))
             .ok_or(TableError::MemoryTooSmall)?;
         Ok(RemapTable {
-            header,
+            words,
             filter,
             slots,
             slot_count,
             filter_count,
         })
+    }
+
+    /// The reader's constructor: views the same words the engine was given
+    /// (any handle to them, e.g. a clone of a reference-counted buffer).
+    /// `None` if `words` is too small to be a table. O(1), never panics,
+    /// reads and writes nothing.
+    ///
+    /// The engine is the only writer; a view stays valid (lookups are
+    /// lock-free and always see complete entries) for as long as `words` is
+    /// borrowed, including while the engine mutates the table. Build views
+    /// from the very same slice (same start and length) the engine owns: a
+    /// shorter or offset slice has a different geometry and would answer
+    /// wrongly (though still without panics or undefined behaviour).
+    #[inline]
+    pub fn view(words: &'a [AtomicU64]) -> Option<RemapTable<'a>> {
+        Self::new(words).ok()
+    }
+
+    /// A valid, permanently empty table (every lookup routes to `Main`) that
+    /// no writer can ever claim.
+    pub fn empty() -> RemapTable<'a> {
+        match RemapTable::new(&EMPTY_TABLE) {
+            Ok(table) => table,
+            // Unreachable: EMPTY_TABLE holds a header and one slot. Fall back
+            // to a view with no slots at all, which is still valid.
+            Err(_) => RemapTable {
+                words: &EMPTY_TABLE,
+                filter: &[],
+                slots: &[],
+                slot_count: 0,
+                filter_count: 0,
+            },
+        }
     }
 
     /// Number of slots.
@@ -253,12 +327,13 @@ impl<'a> RemapTable<'a> {
         capacity
     }
 
+    // The constructors guarantee `words.len() >= TABLE_HEADER_WORDS`.
     fn seq(&self) -> &AtomicU64 {
-        &self.header[SEQ_WORD]
+        &self.words[SEQ_WORD]
     }
 
     fn claim(&self) -> &AtomicU64 {
-        &self.header[CLAIM_WORD]
+        &self.words[CLAIM_WORD]
     }
 
     #[inline]
@@ -398,18 +473,57 @@ impl<'a> RemapTable<'a> {
         }
     }
 
-    /// Claims the single writer handle; `None` if one already exists.
-    pub fn writer(&self) -> Option<TableWriter<'a>> {
-        self.claim()
-            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
-            .ok()?;
-        let mut writer = TableWriter {
-            table: *self,
-            len: 0,
-            limit: self.capacity(),
-        };
-        writer.len = writer.count_slots();
-        Some(writer)
+    /// Claims the single writer handle over the borrowed words; `None` if
+    /// one already exists (or this is [`RemapTable::empty`]).
+    pub fn writer(&self) -> Option<TableWriter<&'a [AtomicU64]>> {
+        if core::ptr::eq(self.words, &EMPTY_TABLE[..]) {
+            return None;
+        }
+        TableWriter::claim(self.words).ok()
+    }
+
+    /// Number of occupied slots (O(slots)).
+    fn occupied(&self) -> u64 {
+        (0..self.slot_count)
+            .filter(|&slot| self.load_key(slot) != 0)
+            .count() as u64
+    }
+
+    /// Iterates over all `(block, entry)` pairs in slot order. Only
+    /// meaningful on the writer's side: without the seqlock, a concurrent
+    /// mutation could move an entry past the iterator.
+    pub(super) fn entries(self) -> impl Iterator<Item = (u64, Entry)> + 'a {
+        (0..self.slot_count).filter_map(move |slot| {
+            let key = self.load_key(slot);
+            if key == 0 {
+                None
+            } else {
+                Some((key - 1, Entry::from_raw(self.load_value(slot))))
+            }
+        })
+    }
+
+    fn store(&self, slot: u64, key: u64, value: u64) {
+        let index = slot as usize * SLOT_WORDS;
+        if let Some(word) = self.slots.get(index) {
+            word.store(key, Ordering::Relaxed);
+        }
+        if let Some(word) = self.slots.get(index + 1) {
+            word.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// Opens a write section: readers that overlap it will retry.
+    fn begin_write(&self) -> u64 {
+        let seq = self.seq().load(Ordering::Relaxed);
+        self.seq().store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        seq
+    }
+
+    /// Closes the write section opened at `seq`.
+    fn end_write(&self, seq: u64) {
+        self.seq().store(seq.wrapping_add(2), Ordering::Release);
     }
 }
 
@@ -418,22 +532,52 @@ impl<'a> RemapTable<'a> {
 /// concurrently through [`RemapTable`]. Mutations are short and do no I/O;
 /// in the kernel, run them with preemption disabled (under a spinlock) so a
 /// reader never spins behind a sleeping writer.
-pub struct TableWriter<'a> {
-    table: RemapTable<'a>,
+///
+/// `T` is whatever gives access to the table words: a borrowed slice
+/// (`&[AtomicU64]`, from [`RemapTable::writer`]) or an owned handle such as
+/// a reference-counted buffer ([`TableWriter::claim`]), which the writer
+/// then keeps. The writer holds the table's claim word until it is dropped.
+/// `T` must deref to the same words every time.
+pub struct TableWriter<T: Deref<Target = [AtomicU64]>> {
+    words: T,
     len: u64,
     limit: u64,
 }
 
-impl Drop for TableWriter<'_> {
+impl<T: Deref<Target = [AtomicU64]>> Drop for TableWriter<T> {
     fn drop(&mut self) {
-        self.table.claim().store(0, Ordering::Release);
+        if let Ok(table) = RemapTable::new(&self.words) {
+            table.claim().store(0, Ordering::Release);
+        }
     }
 }
 
-impl<'a> TableWriter<'a> {
+impl<T: Deref<Target = [AtomicU64]>> TableWriter<T> {
+    /// Claims the single writer handle of the table in `words` and keeps
+    /// `words`. Fails with [`TableError::MemoryTooSmall`] or, if another
+    /// writer exists, [`TableError::Claimed`]. O(slots): counts the entries.
+    pub fn claim(words: T) -> Result<TableWriter<T>, TableError> {
+        let (len, limit) = {
+            let table = RemapTable::new(&words)?;
+            table
+                .claim()
+                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                .map_err(|_| TableError::Claimed)?;
+            (table.occupied(), table.capacity())
+        };
+        Ok(TableWriter { words, len, limit })
+    }
+
+    /// The view of the writer's words for mutations; `None` only if `T`
+    /// broke its promise to deref to the same words every time. Borrows the
+    /// `words` field alone, so callers can update `len` meanwhile.
+    fn view(words: &T) -> Option<RemapTable<'_>> {
+        RemapTable::new(words).ok()
+    }
+
     /// The read-only view of the same table.
-    pub fn table(&self) -> RemapTable<'a> {
-        self.table
+    pub fn table(&self) -> RemapTable<'_> {
+        Self::view(&self.words).unwrap_or_else(RemapTable::empty)
     }
 
     /// Number of entries.
@@ -455,144 +599,108 @@ impl<'a> TableWriter<'a> {
     /// Caps the number of entries (the metadata layout can only persist
     /// `max_entries`, even if the memory could hold more).
     pub fn set_limit(&mut self, limit: u64) {
-        self.limit = limit.min(self.table.capacity());
+        self.limit = limit.min(self.table().capacity());
     }
 
     /// Looks up `block` (writers need no seqlock: nobody else mutates).
     pub fn get(&self, block: u64) -> Option<Entry> {
         let key = block.checked_add(1)?;
-        self.table
+        Self::view(&self.words)?
             .probe(key)
             .map(|(_, value)| Entry::from_raw(value))
-    }
-
-    fn count_slots(&self) -> u64 {
-        (0..self.table.slot_count)
-            .filter(|&slot| self.table.load_key(slot) != 0)
-            .count() as u64
-    }
-
-    fn store(&self, slot: u64, key: u64, value: u64) {
-        let index = slot as usize * SLOT_WORDS;
-        if let Some(word) = self.table.slots.get(index) {
-            word.store(key, Ordering::Relaxed);
-        }
-        if let Some(word) = self.table.slots.get(index + 1) {
-            word.store(value, Ordering::Relaxed);
-        }
-    }
-
-    /// Opens a write section: readers that overlap it will retry.
-    fn begin_write(&self) -> u64 {
-        let seq = self.table.seq().load(Ordering::Relaxed);
-        self.table
-            .seq()
-            .store(seq.wrapping_add(1), Ordering::Relaxed);
-        fence(Ordering::Release);
-        seq
-    }
-
-    /// Closes the write section opened at `seq`.
-    fn end_write(&self, seq: u64) {
-        self.table
-            .seq()
-            .store(seq.wrapping_add(2), Ordering::Release);
     }
 
     /// Inserts or replaces the entry of `block`.
     pub fn set(&mut self, block: u64, entry: Entry) -> Result<(), TableError> {
         let key = block.checked_add(1).ok_or(TableError::BadBlock)?;
-        if let Some((slot, _)) = self.table.probe(key) {
-            let seq = self.begin_write();
-            self.store(slot, key, entry.raw());
-            self.end_write(seq);
+        let table = Self::view(&self.words).ok_or(TableError::MemoryTooSmall)?;
+        if let Some((slot, _)) = table.probe(key) {
+            let seq = table.begin_write();
+            table.store(slot, key, entry.raw());
+            table.end_write(seq);
             return Ok(());
         }
-        if self.len >= self.capacity() {
+        if self.len >= self.limit {
             return Err(TableError::Full);
         }
-        let seq = self.begin_write();
-        let (word, bits) = self.table.filter_bits(key);
-        if let Some(filter) = self.table.filter.get(word) {
+        let seq = table.begin_write();
+        let (word, bits) = table.filter_bits(key);
+        if let Some(filter) = table.filter.get(word) {
             filter.fetch_or(bits, Ordering::Relaxed);
         }
         // Robin Hood insertion: carry the entry forward; whenever the
         // resident entry is closer to its home than the carried one, swap.
         let mut carried_key = key;
         let mut carried_value = entry.raw();
-        let mut slot = self.table.home(key);
+        let mut slot = table.home(key);
         let mut distance = 0;
         let mut steps = 0;
-        while steps < self.table.slot_count {
-            let resident = self.table.load_key(slot);
+        while steps < table.slot_count {
+            let resident = table.load_key(slot);
             if resident == 0 {
-                self.store(slot, carried_key, carried_value);
+                table.store(slot, carried_key, carried_value);
                 break;
             }
-            let resident_distance = self.table.displacement(resident, slot);
+            let resident_distance = table.displacement(resident, slot);
             if resident_distance < distance {
-                let resident_value = self.table.load_value(slot);
-                self.store(slot, carried_key, carried_value);
+                let resident_value = table.load_value(slot);
+                table.store(slot, carried_key, carried_value);
                 carried_key = resident;
                 carried_value = resident_value;
                 distance = resident_distance;
             }
-            slot = self.table.next(slot);
+            slot = table.next(slot);
             distance += 1;
             steps += 1;
         }
         self.len += 1;
-        self.end_write(seq);
+        table.end_write(seq);
         Ok(())
     }
 
     /// Removes the entry of `block`; returns it if there was one.
     pub fn remove(&mut self, block: u64) -> Option<Entry> {
         let key = block.checked_add(1)?;
-        let (mut slot, value) = self.table.probe(key)?;
-        let seq = self.begin_write();
+        let table = Self::view(&self.words)?;
+        let (mut slot, value) = table.probe(key)?;
+        let seq = table.begin_write();
         // Backward-shift deletion: pull each following displaced entry one
         // slot back so no probe sequence is broken and no tombstone is left.
         let mut steps = 0;
-        while steps < self.table.slot_count {
-            let next = self.table.next(slot);
-            let next_key = self.table.load_key(next);
-            if next_key == 0 || self.table.displacement(next_key, next) == 0 {
+        while steps < table.slot_count {
+            let next = table.next(slot);
+            let next_key = table.load_key(next);
+            if next_key == 0 || table.displacement(next_key, next) == 0 {
                 break;
             }
-            self.store(slot, next_key, self.table.load_value(next));
+            table.store(slot, next_key, table.load_value(next));
             slot = next;
             steps += 1;
         }
-        self.store(slot, 0, 0);
+        table.store(slot, 0, 0);
         self.len = self.len.saturating_sub(1);
-        self.end_write(seq);
+        table.end_write(seq);
         Some(Entry::from_raw(value))
     }
 
     /// Removes every entry (O(slots)).
     pub fn clear(&mut self) {
-        let seq = self.begin_write();
-        for slot in 0..self.table.slot_count {
-            self.store(slot, 0, 0);
-        }
-        for filter in self.table.filter {
-            filter.store(0, Ordering::Relaxed);
+        if let Some(table) = Self::view(&self.words) {
+            let seq = table.begin_write();
+            for slot in 0..table.slot_count {
+                table.store(slot, 0, 0);
+            }
+            for filter in table.filter {
+                filter.store(0, Ordering::Relaxed);
+            }
+            table.end_write(seq);
         }
         self.len = 0;
-        self.end_write(seq);
     }
 
     /// Iterates over all `(block, entry)` pairs in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, Entry)> + '_ {
-        (0..self.table.slot_count).filter_map(move |slot| {
-            let key = self.table.load_key(slot);
-            if key == 0 {
-                None
-            } else {
-                Some((key - 1, Entry::from_raw(self.table.load_value(slot))))
-            }
-        })
+        self.table().entries()
     }
 }
 
@@ -619,6 +727,73 @@ mod tests {
             let table = RemapTable::new(&words).unwrap();
             assert!(table.capacity() >= capacity.min(5000));
         }
+    }
+
+    #[test]
+    fn geometry_is_the_most_slots_that_fit() {
+        let lengths = (0..20_000u64).chain([1 << 20, (1 << 20) + 5, 22_369_621, 1 << 40]);
+        for body in lengths {
+            let slots = slots_fitting(body);
+            assert!(body_words_for(slots) <= body, "{body}: {slots}");
+            assert!(body_words_for(slots + 1) > body, "{body}: {slots}");
+        }
+        // Views of the same words agree with the writer's geometry; views
+        // of too little memory are refused without panicking.
+        for capacity in [1u64, 7, 8, 100, 4096] {
+            let words = memory(capacity);
+            let lens = [words.len(), words.len() - 1, words.len().saturating_sub(17)];
+            for len in lens
+                .into_iter()
+                .filter(|&len| len >= TABLE_HEADER_WORDS + 3)
+            {
+                let view = RemapTable::view(&words[..len]).unwrap();
+                let table = RemapTable::new(&words[..len]).unwrap();
+                assert_eq!(view.slot_count(), table.slot_count());
+                assert_eq!(
+                    slots_fitting((len - TABLE_HEADER_WORDS) as u64),
+                    view.slot_count()
+                );
+            }
+            assert!(RemapTable::view(&words).unwrap().capacity() >= capacity);
+        }
+        let words = memory(1);
+        for len in 0..=TABLE_HEADER_WORDS + 2 {
+            assert!(RemapTable::view(&words[..len]).is_none(), "{len}");
+        }
+        assert!(RemapTable::view(&words[..TABLE_HEADER_WORDS + 3]).is_some());
+    }
+
+    #[test]
+    fn empty_table_routes_to_main_and_has_no_writer() {
+        let table = RemapTable::empty();
+        assert_eq!(table.route_read(0), Route::Main);
+        assert_eq!(table.route_write(u64::MAX), Route::Main);
+        assert!(table.writer().is_none());
+    }
+
+    #[test]
+    fn owned_writer_claims_until_dropped() {
+        use std::sync::Arc;
+        let words: Arc<[AtomicU64]> = memory(64).into();
+        let reader = Arc::clone(&words);
+        let view = RemapTable::view(&reader).unwrap();
+        let mut writer = TableWriter::claim(words).unwrap();
+        assert!(view.writer().is_none());
+        assert_eq!(
+            TableWriter::claim(Arc::clone(&reader)).err(),
+            Some(TableError::Claimed)
+        );
+        writer.set(3, Entry::new(Entry::REMAPPED, 7)).unwrap();
+        assert_eq!(view.route_read(3), Route::Spare(7));
+        assert_eq!(writer.table().route_read(3), Route::Spare(7));
+        drop(writer);
+        // A new writer counts the entries already there.
+        let writer = view.writer().unwrap();
+        assert_eq!(writer.len(), 1);
+        assert_eq!(
+            TableWriter::claim(&reader[..TABLE_HEADER_WORDS]).err(),
+            Some(TableError::MemoryTooSmall)
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use dm_remap_engine::superblock::{SlotState, Superblock};
 use dm_remap_engine::table::Entry;
 use dm_remap_engine::{
     Config, DeviceBinding, Engine, EngineMemory, Expected, FormatParams, IoTarget,
-    MemoryRequirements, MetaDevice,
+    MemoryRequirements, MetaDevice, Storage,
 };
 use serde_json::json;
 
@@ -131,27 +131,20 @@ impl ExpectArgs {
     }
 }
 
-struct Memory {
-    table: Vec<AtomicU64>,
-    bitmaps: Vec<u64>,
-    buffer: Vec<u8>,
+/// The engine owns its memory as plain vectors.
+struct VecStorage;
+
+impl Storage for VecStorage {
+    type Table = Vec<AtomicU64>;
+    type Bitmaps = Vec<u64>;
+    type Buffer = Vec<u8>;
 }
 
-impl Memory {
-    fn new(req: MemoryRequirements) -> Memory {
-        Memory {
-            table: (0..req.table_words).map(|_| AtomicU64::new(0)).collect(),
-            bitmaps: vec![0; req.bitmap_words],
-            buffer: vec![0; req.buffer_bytes],
-        }
-    }
-
-    fn engine_memory(&mut self) -> EngineMemory<'_> {
-        EngineMemory {
-            table: &self.table,
-            bitmaps: &mut self.bitmaps,
-            buffer: &mut self.buffer,
-        }
+fn engine_memory(req: MemoryRequirements) -> EngineMemory<VecStorage> {
+    EngineMemory {
+        table: (0..req.table_words).map(|_| AtomicU64::new(0)).collect(),
+        bitmaps: vec![0; req.bitmap_words],
+        buffer: vec![0; req.buffer_bytes],
     }
 }
 
@@ -203,10 +196,9 @@ fn format(
             .map_err(|e| format!("wiping superblocks: errno {}", e.errno))?;
     }
     let req = MemoryRequirements::for_format(spare_len, params).map_err(|e| e.to_string())?;
-    let mut memory = Memory::new(req);
     let engine = Engine::format(
         device,
-        memory.engine_memory(),
+        engine_memory(req),
         binding,
         spare_len,
         params,
@@ -453,8 +445,7 @@ fn debug_apply(
     let mut buffer = [0u8; 4096];
     let (req, _) = MemoryRequirements::for_open(&mut device, &mut buffer, &expected)
         .map_err(|e| e.to_string())?;
-    let mut memory = Memory::new(req);
-    let mut engine = Engine::open(device, memory.engine_memory(), &expected, Config::default())
+    let mut engine = Engine::open(device, engine_memory(req), &expected, Config::default())
         .map_err(|e| e.to_string())?;
     let mut failures_left = fail_spares;
     for block in write_errors {

@@ -110,11 +110,7 @@ fn commit(c: &mut Criterion) {
     let mut buffer = vec![0u8; req.buffer_bytes];
     let mut engine = Engine::format(
         NullDevice { writes: 0 },
-        EngineMemory {
-            table: &table,
-            bitmaps: &mut bitmaps,
-            buffer: &mut buffer,
-        },
+        EngineMemory::borrowed(&table, &mut bitmaps, &mut buffer),
         DeviceBinding {
             main_uuid: [1; 16],
             spare_uuid: [2; 16],

@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
 use dm_remap_engine::table::Entry;
-use dm_remap_engine::{Engine, IoTarget, MemoryRequirements, PolicyError, ReadErrorAction, Route};
+use dm_remap_engine::{
+    BorrowedStorage, Engine, IoTarget, MemoryRequirements, PolicyError, ReadErrorAction, Route,
+};
 use proptest::prelude::*;
 
 const MAIN_BLOCKS: u64 = 64;
@@ -56,7 +58,7 @@ fn read_target(route: Route) -> IoTarget {
 }
 
 struct Harness<'e, 'a> {
-    engine: Engine<'a, &'e mut MemDevice>,
+    engine: Engine<BorrowedStorage<'a>, &'e mut MemDevice>,
     model: State,
     /// Spares each block was mapped to since the last commit (for the
     /// "no acknowledged remap lost" check when a snapshot happened between

@@ -34,14 +34,16 @@ fn write_error_remap_survives_reopen() {
     let mut device = MemDevice::new(SPARE_SECTORS);
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
     format(&mut device, &mut memory, 16);
+    // The reader's own view of the table words, as the kernel map path
+    // keeps one while the engine (behind a mutex) mutates the table.
+    let (engine_memory, table) = memory.engine_memory_and_view();
     let mut engine = Engine::open(
         &mut device,
-        memory.engine_memory(),
+        engine_memory,
         &expected(MAIN_SECTORS, SPARE_SECTORS),
         config(),
     )
     .unwrap();
-    let table = engine.table();
     assert_eq!(table.route_read(5), Route::Main);
     let ticket = engine.on_write_error(5, IoTarget::Main, true).unwrap();
     assert_eq!(table.route_read(5), Route::Defer);
@@ -76,16 +78,16 @@ fn write_error_remap_survives_reopen() {
 fn pending_block_is_remapped_by_whole_write_and_never_served_stale() {
     let mut device = MemDevice::new(SPARE_SECTORS);
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let (engine_memory, table) = memory.engine_memory_and_view();
     let mut engine = Engine::format(
         &mut device,
-        memory.engine_memory(),
+        engine_memory,
         binding(MAIN_SECTORS),
         SPARE_SECTORS,
         params(16),
         config(),
     )
     .unwrap();
-    let table = engine.table();
     assert_eq!(
         engine.on_read_error(9, IoTarget::Main),
         Ok(ReadErrorAction::MarkedPending)

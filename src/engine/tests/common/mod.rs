@@ -11,7 +11,8 @@ use dm_remap_engine::recovery::{load, probe, Loaded};
 use dm_remap_engine::snapshot::persistent_entry;
 use dm_remap_engine::superblock::Superblock;
 use dm_remap_engine::{
-    Config, Engine, EngineMemory, IoError, MemoryRequirements, MetaDevice, MetaError, RemapTable,
+    BorrowedStorage, Config, Engine, EngineMemory, IoError, MemoryRequirements, MetaDevice,
+    MetaError, RemapTable, Storage,
 };
 
 pub const SECTOR: usize = 512;
@@ -221,12 +222,20 @@ impl Memory {
         }
     }
 
-    pub fn engine_memory(&mut self) -> EngineMemory<'_> {
-        EngineMemory {
-            table: &self.table,
-            bitmaps: &mut self.bitmaps,
-            buffer: &mut self.buffer,
-        }
+    pub fn engine_memory(&mut self) -> EngineMemory<BorrowedStorage<'_>> {
+        EngineMemory::borrowed(&self.table, &mut self.bitmaps, &mut self.buffer)
+    }
+
+    /// The engine memory plus a reader's own view of the same table words
+    /// (as the kernel's map path keeps one), usable while the engine runs.
+    pub fn engine_memory_and_view(
+        &mut self,
+    ) -> (EngineMemory<BorrowedStorage<'_>>, RemapTable<'_>) {
+        let view = RemapTable::view(&self.table).expect("sized by MemoryRequirements");
+        (
+            EngineMemory::borrowed(&self.table, &mut self.bitmaps, &mut self.buffer),
+            view,
+        )
     }
 }
 
@@ -253,7 +262,7 @@ impl State {
     }
 }
 
-pub fn engine_state<D: MetaDevice>(engine: &Engine<'_, D>) -> State {
+pub fn engine_state<S: Storage, D: MetaDevice>(engine: &Engine<S, D>) -> State {
     let mut state = State::default();
     for (block, entry) in engine.entries() {
         if let Some(entry) = persistent_entry(entry) {
