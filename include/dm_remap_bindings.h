@@ -16,3 +16,4 @@ const dev_t DM_REMAP_MINORBITS = MINORBITS;
 const blk_opf_t DM_REMAP_REQ_OP_MASK = REQ_OP_MASK;
 const blk_opf_t DM_REMAP_REQ_PREFLUSH = REQ_PREFLUSH;
 const blk_opf_t DM_REMAP_REQ_FUA = REQ_FUA;
+const blk_opf_t DM_REMAP_REQ_SYNC = REQ_SYNC;

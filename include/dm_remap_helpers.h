@@ -12,7 +12,14 @@
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
+#include <linux/dm-io.h>
+#include <linux/ioprio.h>
+#include <linux/ktime.h>
 #include <linux/moduleparam.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/uuid.h>
+#include <linux/workqueue.h>
 #include <linux/printk.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -26,5 +33,21 @@ dev_t dm_remap_bdev_devt(struct block_device *bdev);
 void *dm_remap_kzalloc(size_t size);
 void *dm_remap_kvzalloc(size_t size);
 struct module *dm_remap_this_module(void);
+
+void dm_remap_mutex_init(struct mutex *lock);
+void dm_remap_mutex_lock(struct mutex *lock);
+void dm_remap_spin_lock_init(spinlock_t *lock);
+unsigned long dm_remap_spin_lock_irqsave(spinlock_t *lock);
+void dm_remap_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
+
+void dm_remap_init_work(struct work_struct *work, work_func_t func);
+bool dm_remap_queue_work(struct workqueue_struct *wq, struct work_struct *work);
+struct workqueue_struct *dm_remap_alloc_workqueue(const char *name);
+void dm_remap_flush_workqueue(struct workqueue_struct *wq);
+
+u64 dm_remap_ktime_get_ns(void);
+unsigned int dm_remap_bio_sectors(struct bio *bio);
+bool dm_remap_is_vmalloc_addr(const void *addr);
+unsigned short dm_remap_ioprio_default(void);
 
 #endif /* DM_REMAP_HELPERS_H */

@@ -10,6 +10,8 @@
 #
 #   dm_remap_module_author_single  `module!` takes `author: "x"` (<= 6.12)
 #                                  instead of `authors: ["x"]`.
+#   dm_remap_dm_io_unsup_bits      dm_io() takes `sync_unsup_bits` (7.x;
+#                                  6.12 has one argument less).
 srctree=$1
 objtree=$2
 
@@ -24,5 +26,12 @@ if [ -r "$modmacro" ]; then
 	grep -q '"author" =>' "$modmacro" && echo "--cfg dm_remap_module_author_single"
 elif [ "$(version_code)" -lt 613 ]; then
 	echo "--cfg dm_remap_module_author_single"
+fi
+
+dmio=$srctree/include/linux/dm-io.h
+if [ -r "$dmio" ]; then
+	grep -q 'sync_unsup_bits' "$dmio" && echo "--cfg dm_remap_dm_io_unsup_bits"
+elif [ "$(version_code)" -ge 700 ]; then
+	echo "--cfg dm_remap_dm_io_unsup_bits"
 fi
 exit 0

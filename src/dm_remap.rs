@@ -16,6 +16,7 @@ pub mod dm;
 // `dm-remap-engine`; its crate-level attributes (`#![no_std]`) are redundant
 // here, and the data path does not use all of it yet.
 #[allow(unused_attributes, dead_code, unused_imports)]
+#[forbid(unsafe_code)]
 #[path = "engine/lib.rs"]
 pub mod engine;
 pub mod target;

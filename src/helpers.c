@@ -59,6 +59,79 @@ struct module *dm_remap_this_module(void)
 	return THIS_MODULE;
 }
 
+/*
+ * Locks.  Each init helper is one lockdep class (its static key); dm-remap
+ * has one lock of each kind per target, so one class per kind is right.
+ */
+void dm_remap_mutex_init(struct mutex *lock)
+{
+	mutex_init(lock);
+}
+
+void dm_remap_mutex_lock(struct mutex *lock)
+{
+	mutex_lock(lock);
+}
+
+void dm_remap_spin_lock_init(spinlock_t *lock)
+{
+	spin_lock_init(lock);
+}
+
+unsigned long dm_remap_spin_lock_irqsave(spinlock_t *lock)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(lock, flags);
+	return flags;
+}
+
+void dm_remap_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
+{
+	spin_unlock_irqrestore(lock, flags);
+}
+
+void dm_remap_init_work(struct work_struct *work, work_func_t func)
+{
+	INIT_WORK(work, func);
+}
+
+bool dm_remap_queue_work(struct workqueue_struct *wq, struct work_struct *work)
+{
+	return queue_work(wq, work);
+}
+
+/* I/O completion work of a block device target must not wait on memory. */
+struct workqueue_struct *dm_remap_alloc_workqueue(const char *name)
+{
+	return alloc_workqueue("%s", WQ_MEM_RECLAIM | WQ_UNBOUND, 1, name);
+}
+
+void dm_remap_flush_workqueue(struct workqueue_struct *wq)
+{
+	flush_workqueue(wq);
+}
+
+u64 dm_remap_ktime_get_ns(void)
+{
+	return ktime_get_ns();
+}
+
+unsigned int dm_remap_bio_sectors(struct bio *bio)
+{
+	return bio_sectors(bio);
+}
+
+bool dm_remap_is_vmalloc_addr(const void *addr)
+{
+	return is_vmalloc_addr(addr);
+}
+
+unsigned short dm_remap_ioprio_default(void)
+{
+	return IOPRIO_DEFAULT;
+}
+
 MODULE_VERSION(DM_REMAP_VERSION);
 
 /* Parameters: storage and setters are Rust statics (see comment above). */

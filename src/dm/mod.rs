@@ -21,16 +21,25 @@ pub mod args;
 pub mod bindings;
 pub mod bio;
 pub mod device;
+pub mod dmio;
 pub mod emit;
+pub mod kvbuf;
 pub mod limits;
 pub mod mem;
+pub mod misc;
 pub mod param;
 pub mod print;
+pub mod sync;
 pub mod target;
+pub mod work;
 
 pub use args::Args;
 pub use bio::{Bio, ReqOp};
 pub use device::DmDevice;
+pub use dmio::DmIo;
+pub use kvbuf::{KvBuf, KvShared};
+pub use sync::{Mutex, SpinLock};
+pub use work::{WorkBox, WorkItem};
 pub use emit::Emitter;
 pub use limits::QueueLimits;
 pub use target::{

@@ -24,7 +24,6 @@
 //! `docs/metadata-format.md` in the repository.
 
 #![no_std]
-#![forbid(unsafe_code)]
 
 pub mod allocator;
 pub mod block;

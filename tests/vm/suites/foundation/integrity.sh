@@ -45,7 +45,7 @@ test_flush_and_fua_pass_through() {
 	fio --name=fsync --filename=/dev/mapper/ff --direct=1 --rw=randwrite --bs=4k --size=4M \
 		--fsync=1 --verify=crc32c --verify_fatal=1 --output=/tmp/fio.out
 	grep -q 'err= 0' /tmp/fio.out || { cat /tmp/fio.out; fail "fio fsync run failed"; }
-	dd if=/dev/zero of=/dev/mapper/ff bs=4k count=16 oflag=direct,sync status=none
+	dd if=/dev/zero of=/dev/mapper/ff bs=4k count=16 oflag=direct conv=fsync status=none
 }
 
 test_discard_and_write_zeroes_pass_through() {
