@@ -4,8 +4,16 @@
 #
 #   make [KDIR=/lib/modules/$(uname -r)/build]   build dm-remap.ko
 #   make clean
+#   make install / uninstall   plain source install into /lib/modules/<kver>/extra
 #   make test         all tests: host cargo tests + VM suites (tests/run-all.sh)
 #   make demo         build test kernel + module, run the demo in a VM
+#
+# Packaging (docs/PACKAGING.md):
+#
+#   make dkms-deb | dkms-rpm | dkms-packages    DKMS packages, into dist/
+#   make kmod-deb KVER=<release> KDIR=<build dir>   binary module package
+#   make show-packaging                         what would be built, from what
+#   make dkms-deb-clean | dkms-rpm-clean | dkms-packages-clean | kmod-deb-clean
 #
 # Extra variables are passed to Kbuild (e.g. RUSTC=..., BINDGEN=...).
 
@@ -13,20 +21,29 @@ KDIR ?= /lib/modules/$(shell uname -r)/build
 PWD := $(shell pwd)
 
 # A clang-built kernel (e.g. one with KASAN and Rust) needs its modules built
-# with LLVM=1 as well; follow whatever the kernel was built with.
-KERNEL_IS_CLANG := $(shell grep -qs '^CONFIG_CC_IS_CLANG=y' $(KDIR)/.config && echo 1)
+# with LLVM=1 as well; follow whatever the kernel was built with.  A build tree
+# installed from a headers package may have only include/config/auto.conf.
+KERNEL_IS_CLANG := $(shell grep -qs '^CONFIG_CC_IS_CLANG=y' $(KDIR)/.config $(KDIR)/include/config/auto.conf && echo 1)
 ifeq ($(KERNEL_IS_CLANG),1)
 KBUILD_LLVM := LLVM=1
+endif
+
+# TOOLCHAIN_MK names a makefile that sets RUSTC and BINDGEN: DKMS builds pass
+# the one scripts/dkms-pre-build.sh writes (the rustc and bindgen that match
+# the kernel).  Variables given on the command line still win.
+ifdef TOOLCHAIN_MK
+include $(TOOLCHAIN_MK)
+KBUILD_TOOLS := RUSTC=$(RUSTC) BINDGEN=$(BINDGEN)
 endif
 
 all: modules
 
 modules:
-	$(MAKE) -C $(KDIR) M=$(PWD) $(KBUILD_LLVM) modules
+	$(MAKE) -C $(KDIR) M=$(PWD) $(KBUILD_LLVM) $(KBUILD_TOOLS) modules
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(PWD) $(KBUILD_LLVM) clean
-	rm -f src/dm/bindings_generated.rs .kernel-bindgen-flags.mk*
+	rm -f src/dm/bindings_generated.rs .kernel-bindgen-flags.mk* dkms-toolchain.mk
 
 test:
 	tests/run-all.sh
@@ -35,3 +52,120 @@ demo:
 	tests/demo.sh
 
 .PHONY: all modules clean test demo
+
+# ---------------------------------------------------------------------------
+# Plain source install: the module for the kernel of KDIR, under
+# $(DESTDIR)/lib/modules/<kver>/extra, then depmod.  Do not mix with the DKMS
+# package (DKMS installs into .../updates/dkms, which depmod prefers).
+
+KVER ?= $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null || uname -r)
+INSTALL_MOD_DIR ?= extra
+
+install: modules
+	$(MAKE) -C $(KDIR) M=$(PWD) $(KBUILD_LLVM) $(KBUILD_TOOLS) \
+		INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=$(INSTALL_MOD_DIR) modules_install
+
+uninstall:
+	rm -f $(DESTDIR)/lib/modules/$(KVER)/$(INSTALL_MOD_DIR)/dm-remap.ko* \
+		$(DESTDIR)/usr/lib/modules/$(KVER)/$(INSTALL_MOD_DIR)/dm-remap.ko*
+	if [ -e $(DESTDIR)/lib/modules/$(KVER)/modules.dep ]; then \
+		depmod $(if $(DESTDIR),-b $(DESTDIR)) -a $(KVER); fi
+
+.PHONY: install uninstall
+
+# ---------------------------------------------------------------------------
+# Packaging.  VERSION is the single source of truth; dkms.conf, the Debian
+# changelog and the spec must agree with it (scripts/check-version.sh).
+
+VERSION := $(shell cat $(CURDIR)/VERSION)
+DIST ?= $(CURDIR)/dist
+PKG_BUILD := $(DIST)/build
+
+# The DKMS source tree, /usr/src/dm-remap-$(VERSION): the build files and the
+# module's sources, nothing test-only.  New sources under src/ ship by
+# default; test-only directories are excluded here.
+DKMS_FILES := dkms.conf Kbuild Makefile VERSION \
+	$(sort $(wildcard include/*)) \
+	scripts/dkms-pre-build.sh scripts/extract-bindgen-flags.sh scripts/kernel-features.sh \
+	$(shell find src \( -path src/cli -o -path src/engine/tests -o -path src/engine/benches \
+		-o -path src/engine/fuzz \) -prune -o -type f \( -name '*.rs' -o -name '*.c' -o -name '*.h' \) \
+		! -name bindings_generated.rs -print 2>/dev/null | LC_ALL=C sort)
+# Documentation shipped with the packages (not part of the DKMS tree).
+PKG_DOCS := README.md docs/DKMS.md docs/dm-remap.rst
+
+# Install the DKMS source tree into $(DESTDIR)/usr/src/dm-remap-$(VERSION)
+# (used by debian-dkms/rules and the RPM spec).
+dkms-source:
+	@set -e; d=$(DESTDIR)/usr/src/dm-remap-$(VERSION); \
+	for f in $(DKMS_FILES); do \
+		case $$f in *.sh) m=755 ;; *) m=644 ;; esac; \
+		install -D -m $$m $$f $$d/$$f; \
+	done; echo "installed the DKMS source tree in $$d"
+
+dkms-deb:
+	scripts/check-version.sh
+	rm -rf $(PKG_BUILD)/deb
+	mkdir -p $(PKG_BUILD)/deb/dm-remap-$(VERSION) $(DIST)
+	tar -cf $(PKG_BUILD)/deb/files.tar $(DKMS_FILES) $(PKG_DOCS)
+	tar -xf $(PKG_BUILD)/deb/files.tar -C $(PKG_BUILD)/deb/dm-remap-$(VERSION)
+	cp -r debian-dkms $(PKG_BUILD)/deb/dm-remap-$(VERSION)/debian
+	cd $(PKG_BUILD)/deb/dm-remap-$(VERSION) && dpkg-buildpackage -b -us -uc
+	cp $(PKG_BUILD)/deb/dm-remap-dkms_*.deb $(PKG_BUILD)/deb/dm-remap_*.changes \
+		$(PKG_BUILD)/deb/dm-remap_*.buildinfo $(DIST)/
+	@ls -1 $(DIST)/dm-remap-dkms_*.deb
+
+RPM_TOP := $(PKG_BUILD)/rpm
+PACKAGER := $(shell sed -n 's/^Maintainer: //p' debian-dkms/control 2>/dev/null)
+RPM_TAR := dm-remap-$(VERSION).tar.gz
+
+dkms-rpm:
+	scripts/check-version.sh
+	rm -rf $(RPM_TOP)
+	mkdir -p $(RPM_TOP)/SOURCES $(DIST)
+	tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
+		--transform 's,^,dm-remap-$(VERSION)/,' -czf $(RPM_TOP)/SOURCES/$(RPM_TAR) \
+		$(DKMS_FILES) $(PKG_DOCS)
+	rpmbuild --define '_topdir $(RPM_TOP)' --define 'packager $(PACKAGER)' -ba dm-remap-dkms.spec
+	cp $(RPM_TOP)/RPMS/noarch/dm-remap-dkms-*.noarch.rpm $(RPM_TOP)/SRPMS/dm-remap-dkms-*.src.rpm $(DIST)/
+	@ls -1 $(DIST)/dm-remap-dkms-*.rpm
+
+# Package checks: lintian and rpmlint must be clean (overrides and filters
+# carry their reasons: debian-dkms/*.lintian-overrides, dm-remap-dkms.rpmlintrc).
+dkms-lint:
+	lintian --fail-on warning --pedantic $(DIST)/dm-remap_$(VERSION)-*_$$(dpkg --print-architecture).changes
+	rpmlint -r dm-remap-dkms.rpmlintrc dm-remap-dkms.spec $(DIST)/dm-remap-dkms-$(VERSION)-*.rpm
+
+dkms-packages: dkms-deb dkms-rpm
+
+dkms-deb-clean:
+	rm -rf $(PKG_BUILD)/deb $(DIST)/dm-remap-dkms_*.deb $(DIST)/dm-remap_*.changes $(DIST)/dm-remap_*.buildinfo
+
+dkms-rpm-clean:
+	rm -rf $(RPM_TOP) $(DIST)/dm-remap-dkms-*.rpm
+
+dkms-packages-clean: dkms-deb-clean dkms-rpm-clean
+
+# A binary package with dm-remap.ko built for one kernel, for systems without
+# a compiler: make kmod-deb KVER=<kernel release> KDIR=<its build tree>.
+kmod-deb: modules
+	mkdir -p $(DIST)
+	scripts/kmod-deb.sh $(KVER) dm-remap.ko $(DIST)
+
+kmod-deb-clean:
+	rm -rf $(PKG_BUILD)/kmod $(DIST)/dm-remap-modules-*.deb
+
+show-packaging:
+	@echo "version:        $(VERSION) (VERSION)"
+	@scripts/check-version.sh
+	@echo "output:         $(DIST)"
+	@echo "dkms-deb:       dm-remap-dkms_$(VERSION)-$$(sed -n '1s/.*($(VERSION)-\([^)]*\)).*/\1/p' debian-dkms/changelog)_all.deb (debian-dkms/, dpkg-buildpackage)"
+	@echo "dkms-rpm:       dm-remap-dkms-$(VERSION)-$$(sed -n 's/^Release:[ \t]*\([^%]*\).*/\1/p' dm-remap-dkms.spec).noarch.rpm (dm-remap-dkms.spec, rpmbuild)"
+	@echo "kmod-deb:       dm-remap-modules-<kver>_$(VERSION)+<kver>_<arch>.deb (scripts/kmod-deb.sh, KVER= KDIR=)"
+	@echo "DKMS tree:      /usr/src/dm-remap-$(VERSION)/"
+	@for f in $(DKMS_FILES); do echo "                $$f"; done
+	@echo "package docs:   $(PKG_DOCS)"
+	@for t in dpkg-buildpackage dh_dkms rpmbuild lintian rpmlint dkms; do \
+		printf '%-15s %s\n' "$$t:" "$$(command -v $$t || echo 'not found')"; done
+
+.PHONY: dkms-source dkms-deb dkms-rpm dkms-lint dkms-packages dkms-deb-clean dkms-rpm-clean \
+	dkms-packages-clean kmod-deb kmod-deb-clean show-packaging
