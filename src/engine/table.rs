@@ -46,6 +46,9 @@ pub const TABLE_HEADER_WORDS: usize = 8;
 const SEQ_WORD: usize = 0;
 /// Header word that is 1 while a [`TableWriter`] exists.
 const CLAIM_WORD: usize = 1;
+/// Header word holding the number of entries, published by the writer after
+/// each change so that readers can skip lookups on an empty table.
+const COUNT_WORD: usize = 2;
 /// Words per slot.
 const SLOT_WORDS: usize = 2;
 /// Slots covered by one filter word.
@@ -336,6 +339,19 @@ impl<'a> RemapTable<'a> {
         &self.words[CLAIM_WORD]
     }
 
+    fn count(&self) -> &AtomicU64 {
+        &self.words[COUNT_WORD]
+    }
+
+    /// True if the table holds no entry at all: the I/O path's fast check
+    /// before any per-block lookup. Like a lookup, it may miss an entry the
+    /// writer is inserting at this very moment; callers that need to wait
+    /// for such I/O drain it after marking a block busy.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.count().load(Ordering::Acquire) == 0
+    }
+
     #[inline]
     fn home(&self, key: u64) -> u64 {
         ((u128::from(mix(key)) * u128::from(self.slot_count)) >> 64) as u64
@@ -565,7 +581,9 @@ impl<T: Deref<Target = [AtomicU64]>> TableWriter<T> {
                 .map_err(|_| TableError::Claimed)?;
             (table.occupied(), table.capacity())
         };
-        Ok(TableWriter { words, len, limit })
+        let writer = TableWriter { words, len, limit };
+        writer.publish_len();
+        Ok(writer)
     }
 
     /// The view of the writer's words for mutations; `None` only if `T`
@@ -583,6 +601,10 @@ impl<T: Deref<Target = [AtomicU64]>> TableWriter<T> {
     /// Number of entries.
     pub fn len(&self) -> u64 {
         self.len
+    }
+
+    fn publish_len(&self) {
+        self.table().count().store(self.len, Ordering::Release);
     }
 
     /// True if the table holds no entry.
@@ -654,6 +676,7 @@ impl<T: Deref<Target = [AtomicU64]>> TableWriter<T> {
             steps += 1;
         }
         self.len += 1;
+        self.publish_len();
         table.end_write(seq);
         Ok(())
     }
@@ -679,6 +702,7 @@ impl<T: Deref<Target = [AtomicU64]>> TableWriter<T> {
         }
         table.store(slot, 0, 0);
         self.len = self.len.saturating_sub(1);
+        self.publish_len();
         table.end_write(seq);
         Some(Entry::from_raw(value))
     }
@@ -696,6 +720,7 @@ impl<T: Deref<Target = [AtomicU64]>> TableWriter<T> {
             table.end_write(seq);
         }
         self.len = 0;
+        self.publish_len();
     }
 
     /// Iterates over all `(block, entry)` pairs in slot order.

@@ -227,3 +227,22 @@ fn reader_thread_sees_remaps_while_the_engine_writes() {
     assert_eq!(engine.status().remapped_blocks, REMAPS);
     assert_eq!(engine.status().pending_blocks, 0);
 }
+
+#[test]
+fn readers_see_emptiness_published_by_the_writer() {
+    use dm_remap_engine::table::{table_words_for, Entry, RemapTable, TableWriter};
+    use std::sync::atomic::AtomicU64;
+    let words: Vec<AtomicU64> = (0..table_words_for(64)).map(|_| AtomicU64::new(0)).collect();
+    let view = RemapTable::view(&words).unwrap();
+    assert!(view.is_empty());
+    let mut writer = TableWriter::claim(&words[..]).unwrap();
+    writer.set(7, Entry::new(Entry::REMAPPED, 3)).unwrap();
+    assert!(!view.is_empty());
+    writer.remove(7);
+    assert!(view.is_empty());
+    writer.set(9, Entry::new(Entry::PENDING, 0)).unwrap();
+    drop(writer);
+    // A new writer over memory that already holds entries republishes them.
+    let _again = TableWriter::claim(&words[..]).unwrap();
+    assert!(!view.is_empty());
+}
