@@ -1,6 +1,8 @@
 # Smoke test for the other kernel lines: load with parameters, create, I/O,
 # remove, unload.
 test_smoke_load_create_io_remove() {
+	# Another test may have autoloaded the module with default parameters.
+	! lsmod | grep -q '^dm_remap' || rmmod dm_remap
 	modprobe dm_remap dm_remap_debug=1 scan_interval_hours=48
 	assert_eq 48 "$(cat /sys/module/dm_remap/parameters/scan_interval_hours)" "param"
 	if modprobe -r dm_remap && modprobe dm_remap scan_interval_hours=0 2>/dev/null; then
