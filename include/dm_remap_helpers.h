@@ -12,6 +12,7 @@
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
+#include <linux/delay.h>
 #include <linux/dm-io.h>
 #include <linux/ioprio.h>
 #include <linux/ktime.h>

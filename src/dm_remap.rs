@@ -24,6 +24,23 @@ pub mod target;
 /// The module version (from the VERSION file, via Kbuild).
 pub const VERSION: &str = env!("DM_REMAP_VERSION");
 
+/// [`VERSION`] as numbers, for the target type's version.
+pub const VERSION_TRIPLE: [u32; 3] = {
+    let text = VERSION.as_bytes();
+    let mut parts = [0u32; 3];
+    let (mut i, mut part) = (0, 0);
+    while i < text.len() {
+        match text[i] {
+            b'.' => part += 1,
+            d @ b'0'..=b'9' if part < 3 => parts[part] = parts[part] * 10 + (d - b'0') as u32,
+            _ => panic!("VERSION must look like 1.2.3"),
+        }
+        i += 1;
+    }
+    assert!(part == 2, "VERSION must look like 1.2.3");
+    parts
+};
+
 #[cfg(dm_remap_module_author_single)]
 module! {
     type: DmRemapModule,

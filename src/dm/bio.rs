@@ -113,6 +113,25 @@ impl Bio {
         unsafe { bindings::dm_remap_bio_set_dev(self.raw(), dev.bdev()) }
     }
 
+    /// Which of the target's duplicate bios this is (for flushes: one per
+    /// `num_flush_bios`), `dm_bio_get_target_bio_nr()`.
+    pub fn target_bio_nr(&self) -> u32 {
+        // SAFETY: valid for clones handed to `map` (see `from_raw`).
+        unsafe { bindings::dm_bio_get_target_bio_nr(self.raw()) }
+    }
+
+    /// The bio's per-target data (`dm_per_bio_data()`), as a `u64` cell.
+    /// The target must have asked for at least 8 bytes with
+    /// `CtrContext::set_per_io_data_size`.
+    pub fn per_bio_u64(&self) -> &core::sync::atomic::AtomicU64 {
+        // SAFETY: dm core reserves `per_io_data_size` bytes in front of every
+        // clone, 8-byte aligned, private to the target for the bio's life;
+        // the caller asked for at least 8 bytes.
+        unsafe {
+            &*bindings::dm_remap_per_bio_data(self.raw(), 8).cast::<core::sync::atomic::AtomicU64>()
+        }
+    }
+
     /// Accept only the first `sectors` of the bio; device-mapper core
     /// resubmits the rest (`dm_accept_partial_bio()`).  Only valid in `map`
     /// for bios that are not flushes.

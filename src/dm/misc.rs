@@ -17,3 +17,9 @@ pub fn now_ns() -> u64 {
     // SAFETY: no preconditions.
     unsafe { bindings::dm_remap_ktime_get_ns() }
 }
+
+/// Sleep for at least `ms` milliseconds (process context only).
+pub fn sleep_ms(ms: u32) {
+    // SAFETY: callers run in process context, where sleeping is allowed.
+    unsafe { bindings::msleep(ms) };
+}

@@ -58,4 +58,8 @@ impl Errno {
     pub const ENOMEM: Errno = Errno(-(bindings::ENOMEM as core::ffi::c_int));
     /// I/O error.
     pub const EIO: Errno = Errno(-(bindings::EIO as core::ffi::c_int));
+    /// Device or resource busy.
+    pub const EBUSY: Errno = Errno(-16);
+    /// No space left (here: no spare block left).
+    pub const ENOSPC: Errno = Errno(-28);
 }

@@ -779,7 +779,14 @@ impl<S: Storage, D: MetaDevice> Engine<S, D> {
         Ok(())
     }
 
-    /// True if changes await [`Engine::commit`].
+    /// Zeroes the read and write error counters (`reset_stats`); they are
+    /// statistics since load and not persisted.
+    pub fn reset_error_counters(&mut self) {
+        self.read_errors = 0;
+        self.write_errors = 0;
+    }
+
+    /// True if changes await a [`Engine::commit`].
     pub fn needs_commit(&self) -> bool {
         self.store.is_dirty()
     }

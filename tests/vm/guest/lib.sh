@@ -65,3 +65,25 @@ pattern_file() {
 
 # The kernel name of a dm device (dm-N): dm_sysname NAME
 dm_sysname() { echo "dm-$(dmsetup info -c --noheadings -o minor "$1" | tr -d ' ')"; }
+
+# Make DEV a blank spare: zero its first MiB (both superblock slots and the
+# head of the metadata log).  dm-remap formats a blank spare on first use.
+spare_wipe() { dd if=/dev/zero of="$1" bs=1M count=1 oflag=direct status=none; }
+
+# remap_table MAIN SPARE [FEATURE ARGS...]: all of MAIN mapped, all of SPARE
+# as the spare region.
+remap_table() {
+	local m=$1 s=$2
+	shift 2
+	echo "0 $(sectors "$m") remap $m 0 $s 0 $(sectors "$s")${1:+ $*}"
+}
+
+# status_field NAME N: the Nth word of the remap status (after "0 len remap").
+status_field() { dmsetup status "$1" | awk -v n="$2" '{ print $(n + 3) }'; }
+
+# The number of spare blocks the last format announced in the kernel log.
+formatted_spare_blocks() { dmesg | sed -n 's/.*formatted blank spare .* (\([0-9]*\) spare blocks.*/\1/p' | tail -1; }
+
+# Read/write one 512-byte-aligned block of BS bytes: blk_read DEV BLOCK BS
+blk_read() { dd if="$1" bs="$3" skip="$2" count=1 iflag=direct status=none; }
+blk_write() { dd of="$1" bs="$3" seek="$2" count=1 oflag=direct conv=notrunc status=none; }

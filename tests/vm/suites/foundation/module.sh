@@ -77,7 +77,8 @@ test_param_sysfs_write_checked() {
 test_rmmod_refused_while_device_exists() {
 	unload
 	modprobe dm_remap
-	dm_create busy "0 $(sectors /dev/ram0) remap /dev/ram0 0"
+	spare_wipe /dev/ram1
+	dm_create busy "$(remap_table /dev/ram0 /dev/ram1)"
 	if rmmod dm_remap 2>/dev/null; then fail "rmmod succeeded with a device present"; fi
 	lsmod | grep -q '^dm_remap' || fail "module gone"
 	dmsetup remove busy
@@ -87,7 +88,8 @@ test_rmmod_refused_while_device_exists() {
 test_autoload_by_dmsetup_create() {
 	unload
 	lsmod | grep -q '^dm_remap' && fail "precondition: module loaded"
-	dm_create auto "0 2048 remap /dev/ram1 0"
+	spare_wipe /dev/ram2
+	dm_create auto "0 2048 remap /dev/ram1 0 /dev/ram2 0 4096"
 	lsmod | grep -q '^dm_remap' || fail "dmsetup create did not load dm_remap"
 	dmsetup targets | grep -q '^remap ' || fail "target remap not registered"
 	dmsetup remove auto

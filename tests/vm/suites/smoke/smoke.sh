@@ -10,8 +10,11 @@ test_smoke_load_create_io_remove() {
 	fi
 	modprobe dm_remap
 	brd_wipe /dev/ram0
-	dm_create smoke "0 $(sectors /dev/ram0) remap /dev/ram0 0"
-	assert_eq "0 $(sectors /dev/ram0) remap $(cat /etc/dm-remap-version) passthrough" "$(dmsetup status smoke)" "status"
+	spare_wipe /dev/ram1
+	dm_create smoke "$(remap_table /dev/ram0 /dev/ram1)"
+	assert_eq "$(cat /etc/dm-remap-version) ok" "$(dmsetup status smoke | cut -d' ' -f4,5)" "status"
+	dmsetup message smoke 0 remap 7
+	assert_eq "R 7 0" "$(dmsetup message smoke 0 list)" "remap list"
 	pattern_file /tmp/p 4096 3
 	dd if=/tmp/p of=/dev/mapper/smoke bs=64k oflag=direct status=none
 	dd if=/dev/mapper/smoke of=/tmp/r bs=64k count=64 iflag=direct status=none
@@ -25,6 +28,6 @@ test_smoke_load_create_io_remove() {
 
 test_smoke_bad_table_refused() {
 	mark
-	if dmsetup create bad --table "0 2048 remap /dev/ram0 x" 2>/dev/null; then fail "accepted"; fi
+	if dmsetup create bad --table "0 2048 remap /dev/ram0 x /dev/ram1 0 2048" 2>/dev/null; then fail "accepted"; fi
 	since_mark | grep -q "Invalid <main_offset>" || fail "no message"
 }
