@@ -64,6 +64,8 @@ INSTALL_MOD_DIR ?= extra
 install: modules
 	$(MAKE) -C $(KDIR) M=$(PWD) $(KBUILD_LLVM) $(KBUILD_TOOLS) \
 		INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=$(INSTALL_MOD_DIR) modules_install
+	@# Kbuild skips depmod when the build tree has no System.map (headers packages).
+	depmod $(if $(DESTDIR),-b $(DESTDIR)) -a $(KVER)
 
 uninstall:
 	rm -f $(DESTDIR)/lib/modules/$(KVER)/$(INSTALL_MOD_DIR)/dm-remap.ko* \
