@@ -7,7 +7,8 @@
 #
 #   package  dm-remap-modules-<kernel release>
 #   version  <module version>+<kernel release>   (e.g. 0.1.0+7.2.13)
-#   file     /lib/modules/<kernel release>/extra/dm-remap.ko
+#   file     /usr/lib/modules/<kernel release>/extra/dm-remap.ko (= /lib/... on
+#            merged-/usr systems, which Debian has been since 12)
 #
 # It conflicts with dm-remap-dkms (one source of the module per system) and
 # runs depmod for its kernel on install and removal.
@@ -33,19 +34,20 @@ arch=$(dpkg --print-architecture)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root=$stage/root
-mkdir -p "$root/DEBIAN" "$root/lib/modules/$kver/extra" "$root/usr/share/doc/$pkg"
-install -m 644 "$ko" "$root/lib/modules/$kver/extra/dm-remap.ko"
-strip --strip-debug "$root/lib/modules/$kver/extra/dm-remap.ko"
+moddir=usr/lib/modules/$kver/extra
+mkdir -p "$root/DEBIAN" "$root/$moddir" "$root/usr/share/doc/$pkg"
+install -m 644 "$ko" "$root/$moddir/dm-remap.ko"
+strip --strip-debug "$root/$moddir/dm-remap.ko"
 
 cp "$top/debian-dkms/copyright" "$root/usr/share/doc/$pkg/copyright"
 {
 	printf '%s (%s) unstable; urgency=medium\n\n' "$pkg" "$debver"
-	printf '  * dm-remap %s built for kernel %s (vermagic: %s).\n\n' "$version" "$kver" "$vermagic"
+	printf '  * dm-remap %s built for kernel %s.\n\n' "$version" "$kver"
 	printf ' -- %s  %s\n' "$(sed -n '0,/^ -- /s/^ -- \(.*>\)  .*/\1/p' "$top/debian-dkms/changelog")" \
 		"$(LC_ALL=C date -R -d "@${SOURCE_DATE_EPOCH:-$(stat -c %Y "$top/VERSION")}")"
-} | gzip -9n >"$root/usr/share/doc/$pkg/changelog.Debian.gz"
+} | gzip -9n >"$root/usr/share/doc/$pkg/changelog.gz"
 
-size=$(du -k -s "$root/lib" "$root/usr" | awk '{ s += $1 } END { print s }')
+size=$(du -k -s "$root/usr" | cut -f1)
 cat >"$root/DEBIAN/control" <<EOF
 Package: $pkg
 Version: $debver
@@ -73,7 +75,7 @@ fi
 EOF
 	chmod 755 "$root/DEBIAN/$s"
 done
-(cd "$root" && find lib usr -type f -print0 | LC_ALL=C sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
+(cd "$root" && find usr -type f -print0 | LC_ALL=C sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
 find "$root" -type d -exec chmod 755 {} +
 mkdir -p "$out"
 deb=$out/${pkg}_${debver}_$arch.deb
