@@ -1,0 +1,595 @@
+#!/bin/bash
+# tests/pkg/run.sh — end-to-end tests of dm-remap's packaging (docs/PACKAGING.md,
+# docs/DKMS.md).  Run as root on the CI machine, after tests/run-all.sh's
+# kernel suites (it reuses their chroot and, where it can, their kernel builds).
+#
+#   0. VERSION agrees with dkms.conf, the Debian changelog and the spec; the
+#      DEB and RPM packages build (`make dkms-deb dkms-rpm`), lintian
+#      (--fail-on warning) and rpmlint are clean, and they ship the DKMS tree
+#      and nothing test-only; `dkms add` of a source install prints no
+#      "Deprecated feature".
+#   1. Kernels 7.2 and 7.3 as Debian packages: `make bindeb-pkg` (linux-image,
+#      linux-headers) plus linux-lib-rust (tests/pkg/build-kernel-debs.sh),
+#      installed with apt into a copy of the sid chroot (an overlay, thrown
+#      away afterwards) that plays a machine running 7.2 (`uname -r`).
+#   2. `apt install ./dm-remap-dkms_*.deb` → dkms status: installed on 7.2.
+#   3. Installing the 7.3 packages runs the kernel's own hooks → DKMS builds
+#      and installs dm-remap for 7.3 with no dkms call of ours.
+#   4. Each kernel, booted from its package in QEMU with the DKMS-built module:
+#      modprobe with parameters, a remap device, I/O (tests/pkg/suites/packaged).
+#   5. apt remove + purge leave nothing; `make install`/`uninstall`; the
+#      binary module package (`make kmod-deb`) installs and loads; reinstall;
+#      upgrade to a newer version leaves exactly one.
+#   6. A kernel without CONFIG_RUST (Debian trixie's own linux-headers package)
+#      is skipped by DKMS with exit 77 and the apt transaction succeeds.
+#   7. Toolchain checks of the PRE_BUILD script: wrong rustc, wrong bindgen,
+#      versioned rustc picked, missing Rust artifacts (and installing
+#      linux-lib-rust later builds the module through the header hook).
+#   8. RPM: rpm -i --root <chroot> --nodeps builds and installs; an upgrade
+#      with a release bump keeps the module; erase cleans up.
+#
+# Ends with `N passed, N failed`; exit status non-zero if anything failed.
+# Logs: $CACHE/pkgtest/logs/ (one file per test), VM results under
+# $CACHE/pkgtest/vm/.
+. "$(dirname "$0")/../vm/lib.sh"
+set +e
+
+W=$CACHE/pkgtest
+ROOT=$CHROOT/mnt/pkgroot # the test machine: an overlay over the sid chroot
+CROOT=/mnt/pkgroot       # the same, as the sid chroot sees it
+LOGS=$W/logs
+DIST=$W/dist
+V=$(cat "$REPO/VERSION")
+VN=$(echo "$V" | awk -F. '{ printf "%s.%s.%d", $1, $2, $3 + 1 }') # the "newer version"
+ARCH=x86_64
+STARTED=$SECONDS
+
+# ---------------------------------------------------------------------------
+# Harness: every test is a function run in a subshell with `set -e`, its output
+# in $LOGS/NN-name.log.  Results that later steps need go to files in $W/state.
+passed=0 failed=0 failures=()
+t() { # t NAME FUNCTION [ARGS...]
+	local name=$1 logf rc start=$SECONDS
+	shift
+	logf=$LOGS/$(printf '%02d' $((passed + failed + 1)))-${name//[^A-Za-z0-9.]/_}.log
+	(
+		set -e -o pipefail
+		"$@"
+	) >"$logf" 2>&1
+	rc=$?
+	if [ $rc = 0 ]; then
+		passed=$((passed + 1))
+		log "ok   $name ($((SECONDS - start)) s)"
+	else
+		failed=$((failed + 1))
+		failures+=("$name")
+		log "FAIL $name ($((SECONDS - start)) s, log: $logf)"
+		tail -n 15 "$logf" | sed 's/^/     | /' >&2
+	fi
+}
+record() { # record NAME PASSED FAILED — a group of tests counted elsewhere (VM)
+	passed=$((passed + $2))
+	failed=$((failed + $3))
+	((${3} == 0)) || failures+=("$1")
+	log "== $1: $2 passed, $3 failed"
+}
+expect() { # expect DESCRIPTION COMMAND... — fail the test with a message
+	local what=$1
+	shift
+	"$@" || { echo "FAILED: $what" >&2; return 1; }
+	echo "ok: $what"
+}
+state() { cat "$W/state/$1"; }
+# ko_version FILE — modinfo's version of a module file under $CACHE (the
+# host's modinfo may be too old for the module's format).
+ko_version() {
+	case $1 in
+	"$ROOT"/*) in_chroot modinfo -F version "$CROOT/${1#"$ROOT"/}" ;;
+	*) in_chroot modinfo -F version "/cache/${1#"$CACHE"/}" ;;
+	esac
+}
+# capture NAME COMMAND... — run it with its output shown and kept in $W/state/NAME
+capture() {
+	local f=$W/state/$1
+	shift
+	"$@" 2>&1 | tee "$f"
+}
+has() { grep -qF -- "$2" <<<"$1"; }      # has TEXT STRING
+hasnt() { ! grep -qiF -- "$2" <<<"$1"; } # hasnt TEXT STRING (any case)
+
+# The test machine.  Maintainer scripts see the PATH a root shell has.
+in_root() {
+	chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive \
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
+apt_root() { # downloads are kept in $W/apt-archives across runs
+	in_root apt-get -y -q -o Dpkg::Use-Pty=0 -o APT::Sandbox::User=root \
+		-o Dir::Cache::Archives=/pkgtest/apt-archives/ "$@"
+}
+in_machine() { # processes running in the test machine
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/root" 2>/dev/null)" != "$ROOT" ] || tr '\0' ' ' <"$p/cmdline"
+	done
+}
+root_down() {
+	mountpoint -q "$ROOT" || return 0
+	local i
+	# dkms's progress dots leave a `sleep 3` behind for up to 3 s.
+	for i in 1 2 3 4 5; do [ -z "$(in_machine)" ] || sleep 1; done
+	[ -z "$(in_machine)" ] || log "still running in the test machine: $(in_machine)"
+	umount -R "$ROOT" 2>/dev/null || umount -R -l "$ROOT"
+}
+root_up() {
+	root_down
+	rm -rf "$W/upper" "$W/work"
+	mkdir -p "$W/upper" "$W/work" "$W/apt-archives/partial"
+	chroot_mount # the sid chroot's own mounts (lib.sh), for in_chroot
+	mkdir -p "$ROOT"
+	mount -t overlay overlay -o "lowerdir=$CHROOT,upperdir=$W/upper,workdir=$W/work" "$ROOT"
+	mount -t proc proc "$ROOT/proc"
+	mount --rbind /dev "$ROOT/dev"
+	mount --make-rslave "$ROOT/dev"
+	mkdir -p "$ROOT/pkgtest"
+	mount --bind "$W" "$ROOT/pkgtest"
+	# This root plays a machine running the 7.2 kernel: `uname -r` is what
+	# dkms and the packages' scripts ask for the running kernel.
+	in_root dpkg-divert --local --rename --add /usr/bin/uname >/dev/null 2>&1
+	cat >"$ROOT/usr/bin/uname" <<-EOF
+		#!/bin/sh
+		# tests/pkg/run.sh: this root plays a machine running kernel $(state k72.release).
+		if [ "\$*" = -r ]; then echo $(state k72.release); exit 0; fi
+		exec /usr/bin/uname.distrib "\$@"
+	EOF
+	chmod 755 "$ROOT/usr/bin/uname"
+}
+trap root_down EXIT
+
+dkms_status() { in_root dkms status "$@" 2>&1; }
+# kdebs LINE [NAME] — the kernel packages of LINE (linux-NAME-* only) as the root sees them
+kdebs() { ls "$W/kdebs/$1"/linux-"${2:-}"*.deb | sed "s|^$W/|/pkgtest/|"; }
+# The one module file DKMS installed for a kernel (maybe compressed).
+dkms_ko() { find "$ROOT/lib/modules/$1/updates/dkms" -name 'dm-remap.ko*' 2>/dev/null; }
+all_kos() { find "$ROOT/usr/lib/modules" "$ROOT/usr/src" "$ROOT/var/lib/dkms" -name 'dm-remap.ko*' 2>/dev/null; }
+make_log() { # make_log VERSION KERNEL — DKMS's make.log of a build
+	cat "$ROOT/var/lib/dkms/dm-remap/$1/$2/$ARCH/log/make.log" 2>/dev/null ||
+		cat "$ROOT/var/lib/dkms/dm-remap/$1/build/make.log"
+}
+elapsed() { # elapsed VERSION KERNEL — "pre_build X, make Y" from make.log
+	make_log "$1" "$2" | awk '/^Running the pre_build script/ { w = "pre_build" } /^Building module/ { w = "make" }
+		/^# elapsed time:/ { printf "%s%s %s", sep, w, $4; sep = ", " } END { print "" }'
+}
+
+# ---------------------------------------------------------------------------
+# 0. Packages.
+
+test_version() { "$REPO/scripts/check-version.sh"; }
+
+test_build_packages() {
+	rm -rf "$DIST" "$W/src" "$W/src-next" "$W/src-bump"
+	mkdir -p "$DIST"
+	rsync -a --exclude /target --exclude /.git --exclude /dist "$REPO/" "$W/src/"
+	in_chroot make -C /cache/pkgtest/src DIST=/cache/pkgtest/dist dkms-deb dkms-rpm
+	# The newer version (upgrade test): scripts/set-version.sh on a copy.
+	cp -a "$W/src" "$W/src-next"
+	in_chroot sh -c "cd /cache/pkgtest/src-next && scripts/set-version.sh $VN 'Test upgrade.' &&
+		make DIST=/cache/pkgtest/dist dkms-deb"
+	# A release bump of the RPM (same version, Release: 2).
+	cp -a "$W/src" "$W/src-bump"
+	sed -i -e 's/^Release:\([ \t]*\)[^%]*/Release:\12/' \
+		-e "/^%changelog/a * $(LC_ALL=C date '+%a %b %d %Y') Test <test@example.org> - $V-2\n- Release bump (test).\n" \
+		"$W/src-bump/dm-remap-dkms.spec"
+	in_chroot make -C /cache/pkgtest/src-bump DIST=/cache/pkgtest/dist dkms-rpm
+	ls -l "$DIST"
+	for f in "dm-remap-dkms_$V-1_all.deb" "dm-remap-dkms_$VN-1_all.deb" "dm-remap-dkms-$V-1.noarch.rpm" \
+		"dm-remap-dkms-$V-2.noarch.rpm" "dm-remap-dkms-$V-1.src.rpm"; do
+		expect "$f built" test -s "$DIST/$f"
+	done
+}
+
+test_lint() {
+	in_chroot make -C /cache/pkgtest/src DIST=/cache/pkgtest/dist dkms-lint
+}
+
+test_package_contents() {
+	local deb rpm want
+	deb=$(in_chroot dpkg-deb -c "/cache/pkgtest/dist/dm-remap-dkms_${V}-1_all.deb" | awk '{ print $6 }' | sed 's|^\./|/|')
+	rpm=$(in_chroot rpm -qpl "/cache/pkgtest/dist/dm-remap-dkms-$V-1.noarch.rpm")
+	echo "$deb"
+	for list in "$deb" "$rpm"; do
+		expect "nothing test-only shipped" \
+			test -z "$(grep -E '/(tests|benches|fuzz|cli)/|Cargo\.|\.ko$|\.o$|bindings_generated' <<<"$list")"
+		for want in dkms.conf Kbuild Makefile VERSION include/dm_remap_bindings.h include/bindgen_parameters \
+			scripts/dkms-pre-build.sh scripts/extract-bindgen-flags.sh scripts/kernel-features.sh \
+			src/dm_remap.rs src/helpers.c src/engine/engine.rs; do
+			expect "ships $want" grep -qx "/usr/src/dm-remap-$V/$want" <<<"$list"
+		done
+	done
+	expect "dkms.conf in the deb is the repository's" cmp "$REPO/dkms.conf" \
+		<(in_chroot dpkg-deb --fsys-tarfile "/cache/pkgtest/dist/dm-remap-dkms_${V}-1_all.deb" |
+			tar -xOf - "./usr/src/dm-remap-$V/dkms.conf")
+}
+
+test_kernel_debs() { # test_kernel_debs LINE
+	local dir rel
+	dir=$("$REPO/tests/pkg/build-kernel-debs.sh" "$1" perf)
+	rel=$(cat "$dir/kernel.release")
+	mkdir -p "$W/state" "$W/kdebs/$1"
+	rm -f "$W/kdebs/$1"/*.deb
+	ln "$dir"/linux-image-"$rel"_*.deb "$dir"/linux-headers-"$rel"_*.deb "$dir"/linux-lib-rust-"$rel"_*.deb "$W/kdebs/$1/"
+	ls -l "$W/kdebs/$1"
+	echo "$rel" >"$W/state/k${1//./}.release"
+}
+
+# `dkms add` of the tree `make dkms-source` installs (what a manual DKMS
+# install from a checkout does): no "Deprecated feature", and it registers.
+test_dkms_add_clean() {
+	local out
+	in_root make -C /pkgtest/src dkms-source DESTDIR=/
+	capture dkms-add.out in_root dkms add -m dm-remap -v "$V"
+	out=$(state dkms-add.out)
+	expect "dkms add prints no deprecation" hasnt "$out" deprecated
+	expect "dkms status: added" test "$(dkms_status -m dm-remap)" = "dm-remap/$V: added"
+	in_root dkms remove -m dm-remap -v "$V" --all
+	rm -rf "$ROOT/usr/src/dm-remap-$V"
+	expect "nothing registered" test -z "$(dkms_status -m dm-remap)"
+}
+
+# ---------------------------------------------------------------------------
+# 1-3. Install, kernel upgrade.
+
+test_install_kernel() { # test_install_kernel LINE
+	local rel
+	rel=$(state "k${1//./}.release")
+	apt_root install $(kdebs "$1")
+	expect "/lib/modules/$rel/build has the Rust artifacts" in_root test -e "/lib/modules/$rel/build/rust/libkernel.rmeta"
+	expect "vmlinuz installed" test -e "$ROOT/boot/vmlinuz-$rel"
+}
+
+test_install_dkms_deb() {
+	local k72 out start=$SECONDS
+	k72=$(state k72.release)
+	capture apt.step2 apt_root install "/pkgtest/dist/dm-remap-dkms_${V}-1_all.deb"
+	out=$(state apt.step2)
+	echo "apt install: $((SECONDS - start)) s; DKMS build for $k72: $(elapsed "$V" "$k72")" | tee "$W/state/time.build1"
+	expect "no deprecation" hasnt "$out" "deprecated feature"
+	dkms_status | tee "$W/state/status.step2"
+	expect "installed on $k72" grep -qx "dm-remap/$V, $k72, $ARCH: installed" "$W/state/status.step2"
+	expect "module file" test -n "$(dkms_ko "$k72")"
+}
+
+test_kernel_upgrade_autoinstall() {
+	local k72 k73 out start=$SECONDS
+	k72=$(state k72.release) k73=$(state k73.release)
+	capture apt.step3 apt_root install $(kdebs 7.3)
+	out=$(state apt.step3)
+	echo "apt install of the 7.3 packages: $((SECONDS - start)) s; DKMS build for $k73: $(elapsed "$V" "$k73")" |
+		tee "$W/state/time.build2"
+	expect "the kernel hook ran DKMS" has "$out" "Autoinstall of module dm-remap/$V for kernel $k73"
+	dkms_status | tee "$W/state/status.step3"
+	expect "installed on $k72" grep -qx "dm-remap/$V, $k72, $ARCH: installed" "$W/state/status.step3"
+	expect "installed on $k73" grep -qx "dm-remap/$V, $k73, $ARCH: installed" "$W/state/status.step3"
+}
+
+# ---------------------------------------------------------------------------
+# 4. Boot a packaged kernel with a packaged module (tests/pkg/suites/packaged).
+
+vm_test() { # vm_test NAME KERNEL_RELEASE KO_FILE_IN_ROOT
+	local name=$1 rel=$2 ko=$3 dir out vp vf
+	dir=$W/vm/$(echo "$name" | tr -c 'A-Za-z0-9.\n-' '_')
+	rm -rf "$dir"
+	mkdir -p "$dir/kdir/arch/x86/boot" "$dir/kdir/include/config"
+	# A "build directory" made of what the packages installed: the kernel
+	# image from /boot and the module lists from /lib/modules/<release>.
+	if [ -z "$ko" ] || ! cp "$ROOT/boot/vmlinuz-$rel" "$dir/kdir/arch/x86/boot/bzImage"; then
+		record "VM $name" 0 1
+		return
+	fi
+	echo "$rel" >"$dir/kdir/include/config/kernel.release"
+	for f in modules.builtin modules.builtin.modinfo modules.order; do
+		[ ! -f "$ROOT/lib/modules/$rel/$f" ] || cp "$ROOT/lib/modules/$rel/$f" "$dir/kdir/"
+	done
+	case $ko in
+	*.xz) xz -dc "$ko" ;;
+	*.zst) zstd -qdc "$ko" ;;
+	*.gz) gzip -dc "$ko" ;;
+	*) cat "$ko" ;;
+	esac >"$dir/dm-remap.ko"
+	out=$("$REPO/tests/vm/run-vm.sh" --kernel "$dir/kdir" --ko "$dir/dm-remap.ko" \
+		--suite "$REPO/tests/pkg/suites/packaged" --out "$dir/out" --timeout 900 \
+		--append "dmremap.ko_sha256=$(sha256sum <"$dir/dm-remap.ko" | cut -d' ' -f1) dmremap.version=$(ko_version "$dir/dm-remap.ko")" |
+		tail -n 1)
+	vp=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
+	vf=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
+	record "VM $name (logs: $dir/out/results)" "${vp:-0}" "${vf:-1}"
+}
+
+# ---------------------------------------------------------------------------
+# 5. Removal, plain install, binary package, reinstall, upgrade.
+
+nothing_left() {
+	expect "no /var/lib/dkms/dm-remap" test ! -e "$ROOT/var/lib/dkms/dm-remap"
+	expect "no /usr/src/dm-remap-*" test -z "$(ls -d "$ROOT"/usr/src/dm-remap-* 2>/dev/null)"
+	expect "no dm-remap.ko anywhere" test -z "$(all_kos)"
+	expect "no dm-remap in modules.dep" test -z "$(cat "$ROOT"/usr/lib/modules/*/modules.dep 2>/dev/null | grep dm-remap)"
+}
+
+test_remove_purge() {
+	apt_root remove dm-remap-dkms
+	expect "dkms status empty after remove" test -z "$(dkms_status -m dm-remap)"
+	expect "no module files after remove" test -z "$(all_kos)"
+	# apt no longer knows a removed local .deb (no conffiles): purge with dpkg.
+	# (Step 8 purges an installed one with apt.)
+	in_root dpkg --purge dm-remap-dkms
+	expect "package gone" test -z "$(in_root dpkg-query -W -f '${Status}' dm-remap-dkms 2>/dev/null | grep -v not-installed)"
+	nothing_left
+}
+
+test_make_install() {
+	local k72
+	k72=$(state k72.release)
+	rm -rf "$ROOT/tmp/plain"
+	cp -a "$W/src" "$ROOT/tmp/plain"
+	in_root make -C /tmp/plain install KDIR="/lib/modules/$k72/build"
+	expect "installed into extra/" test -e "$ROOT/lib/modules/$k72/extra/dm-remap.ko"
+	expect "depmod knows it" test "$(in_root modinfo -k "$k72" -n dm_remap)" = "/lib/modules/$k72/extra/dm-remap.ko"
+	in_root make -C /tmp/plain uninstall KDIR="/lib/modules/$k72/build"
+	expect "uninstalled" test ! -e "$ROOT/lib/modules/$k72/extra/dm-remap.ko"
+	expect "depmod forgot it" test -z "$(in_root modinfo -k "$k72" -n dm_remap 2>/dev/null)"
+}
+
+test_kmod_deb() {
+	local k72 deb
+	k72=$(state k72.release)
+	in_root make -C /tmp/plain kmod-deb KVER="$k72" KDIR="/lib/modules/$k72/build" DIST=/pkgtest/dist
+	deb=$(ls "$DIST"/dm-remap-modules-"$k72"_*.deb)
+	echo "$deb"
+	expect "name and version carry module version and kernel release" \
+		test "$(basename "$deb")" = "dm-remap-modules-${k72}_$V+${k72}_amd64.deb"
+	in_chroot lintian --fail-on warning "/cache/pkgtest/dist/$(basename "$deb")"
+	apt_root install "/pkgtest/dist/$(basename "$deb")"
+	expect "modprobe finds it" test "$(in_root modinfo -k "$k72" -n dm_remap)" = "/lib/modules/$k72/extra/dm-remap.ko"
+	echo "/lib/modules/$k72/extra/dm-remap.ko" >"$W/state/kmod.ko"
+}
+
+test_kmod_deb_purge() {
+	apt_root purge "dm-remap-modules-$(state k72.release)"
+	nothing_left
+}
+
+test_reinstall() {
+	apt_root install "/pkgtest/dist/dm-remap-dkms_${V}-1_all.deb"
+	dkms_status | tee "$W/state/status.reinstall"
+	expect "installed on 7.2" grep -qx "dm-remap/$V, $(state k72.release), $ARCH: installed" "$W/state/status.reinstall"
+	expect "installed on 7.3" grep -qx "dm-remap/$V, $(state k73.release), $ARCH: installed" "$W/state/status.reinstall"
+}
+
+test_upgrade() {
+	local k
+	apt_root install "/pkgtest/dist/dm-remap-dkms_${VN}-1_all.deb"
+	dkms_status | tee "$W/state/status.upgrade"
+	for k in "$(state k72.release)" "$(state k73.release)"; do
+		expect "$VN installed on $k" grep -qx "dm-remap/$VN, $k, $ARCH: installed" "$W/state/status.upgrade"
+		expect "one module file for $k" test "$(dkms_ko "$k" | wc -l)" = 1
+		expect "it is $VN" test "$(ko_version "$(dkms_ko "$k")")" = "$VN"
+	done
+	expect "exactly one version in dkms status" test "$(grep -c . "$W/state/status.upgrade")" = 2
+	expect "exactly one version in /var/lib/dkms" test "$(ls "$ROOT/var/lib/dkms/dm-remap" | grep -c '^[0-9]')" = 1
+	expect "old sources gone" test ! -e "$ROOT/usr/src/dm-remap-$V"
+}
+
+# ---------------------------------------------------------------------------
+# 6. A kernel without CONFIG_RUST: Debian trixie's cloud kernel headers (real
+# package, real hooks).  They depend on their linux-image package; a stub
+# that provides it stands in, since this step is about the headers.
+
+test_unsupported_kernel() {
+	local ver hdr kv iver out rc
+	apt_root update -qq
+	ver=$(in_root apt-cache madison linux-headers-cloud-amd64 | awk -F' *[|] *' '$3 ~ / trixie\// { print $2; exit }')
+	hdr=$(in_root apt-cache depends "linux-headers-cloud-amd64=$ver" | sed -n 's/^ *Depends: //p' | head -n 1)
+	kv=${hdr#linux-headers-}
+	iver=$(in_root apt-cache show "$hdr" | sed -n 's/^Version: //p' | head -n 1)
+	echo "trixie headers: $hdr ($iver)"
+	expect "found the trixie headers package" test -n "$kv"
+	rm -rf "$W/stub"
+	mkdir -p "$W/stub/DEBIAN"
+	cat >"$W/stub/DEBIAN/control" <<-EOF
+		Package: dm-remap-test-image-stub
+		Version: 1
+		Architecture: all
+		Maintainer: dm-remap tests <test@example.org>
+		Provides: linux-image-$kv (= $iver)
+		Description: stands in for linux-image-$kv in tests/pkg/run.sh
+	EOF
+	dpkg-deb --root-owner-group --build "$W/stub" "$W/image-stub.deb" >/dev/null
+	rc=0
+	capture apt.step6 apt_root install /pkgtest/image-stub.deb "$hdr" || rc=$?
+	out=$(state apt.step6)
+	expect "apt transaction succeeded" test $rc = 0
+	expect "a headers tree without CONFIG_RUST" test -z "$(in_root grep '^CONFIG_RUST=y' "/lib/modules/$kv/build/.config")"
+	expect "the header hook ran DKMS, which skipped it" has "$out" "Autoinstall on $kv was skipped for module(s) dm-remap"
+	rc=0
+	in_root dkms build -m dm-remap -v "$VN" -k "$kv" || rc=$?
+	expect "dkms build exits 77 (skipped)" test $rc = 77
+	expect "dkms status does not list it" hasnt "$(dkms_status)" ", $kv,"
+}
+
+# ---------------------------------------------------------------------------
+# 7. The PRE_BUILD check.  Fake tools answer --version and fail otherwise.
+
+fake_tool() { # fake_tool DIR NAME VERSION_LINE
+	mkdir -p "$ROOT$1"
+	printf '#!/bin/sh\n[ "$1" = --version ] && { echo "%s"; exit 0; }\necho "fake $0 called" >&2; exit 1\n' "$3" >"$ROOT$1/$2"
+	chmod 755 "$ROOT$1/$2"
+}
+# build_with_path DIR KERNEL — unbuild, then dkms build with DIR first in PATH
+build_with_path() {
+	if [ -n "$(dkms_status -m dm-remap -v "$VN" -k "$2")" ]; then
+		in_root dkms unbuild -m dm-remap -v "$VN" -k "$2" >/dev/null
+	fi
+	in_root env PATH="$1:/usr/sbin:/usr/bin:/sbin:/bin" dkms build -m dm-remap -v "$VN" -k "$2"
+}
+fails_not_skipped() { [ "$1" != 0 ] && [ "$1" != 77 ]; }
+one_line() { # one_line KERNEL PATTERN... — make.log has exactly one dm-remap: line, matching all
+	local lines p
+	lines=$(make_log "$VN" "$1" | grep '^dm-remap: ')
+	echo "the line: $lines"
+	expect "exactly one dm-remap: line" test "$(grep -c . <<<"$lines")" = 1
+	for p in "${@:2}"; do expect "it says '$p'" has "$lines" "$p"; done
+}
+
+test_wrong_rustc() {
+	local k72 want rc=0
+	k72=$(state k72.release)
+	want=$(in_root cat "/lib/modules/$k72/build/include/config/auto.conf" | sed -n 's/^CONFIG_RUSTC_VERSION_TEXT="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p')
+	fake_tool /opt/fake-rustc rustc "rustc 1.0.0 (00000000 2015-05-15)"
+	build_with_path /opt/fake-rustc "$k72" || rc=$?
+	expect "dkms build fails (not skipped): exit $rc" fails_not_skipped $rc
+	one_line "$k72" "was built with '$want'" "/opt/fake-rustc/rustc is 'rustc 1.0.0 (00000000 2015-05-15)'" \
+		"install rustc $(echo "$want" | cut -d' ' -f2)"
+}
+
+test_wrong_bindgen() {
+	local k72 rc=0
+	k72=$(state k72.release)
+	fake_tool /opt/fake-bindgen bindgen "bindgen 0.1.0"
+	build_with_path /opt/fake-bindgen "$k72" || rc=$?
+	expect "dkms build fails (not skipped): exit $rc" fails_not_skipped $rc
+	one_line "$k72" "was built with 'bindgen " "/opt/fake-bindgen/bindgen is 'bindgen 0.1.0'" "install bindgen "
+}
+
+# A wrong `rustc` first in PATH but the right one as rustc-X.Y: picked, and
+# handed to Kbuild (the fake rustc fails any real use).
+test_versioned_rustc() {
+	local k72 mm
+	k72=$(state k72.release)
+	mm=$(in_root rustc --version | sed -n 's/^rustc \([0-9]*\.[0-9]*\).*/\1/p')
+	fake_tool /opt/fake-versioned rustc "rustc 1.0.0 (00000000 2015-05-15)"
+	ln -sf /usr/bin/rustc "$ROOT/opt/fake-versioned/rustc-$mm"
+	build_with_path /opt/fake-versioned "$k72"
+	one_line "$k72" "using /opt/fake-versioned/rustc-$mm"
+	in_root dkms install -m dm-remap -v "$VN" -k "$k72"
+	expect "installed again" test "$(dkms_status -m dm-remap -k "$k72")" = "dm-remap/$VN, $k72, $ARCH: installed"
+}
+
+# The headers without linux-lib-rust: the one-line message; installing
+# linux-lib-rust then builds the module through its header hook.
+test_missing_rust_artifacts() {
+	local k73 rc=0
+	k73=$(state k73.release)
+	apt_root remove "linux-lib-rust-$k73"
+	build_with_path /usr/bin "$k73" || rc=$?
+	expect "dkms build fails (not skipped): exit $rc" fails_not_skipped $rc
+	one_line "$k73" "lacks the Rust build artifacts" "rust/libkernel.rmeta" "install linux-lib-rust-$k73"
+	apt_root install $(kdebs 7.3 lib-rust)
+	expect "installed on $k73 by the lib-rust package's header hook" \
+		test "$(dkms_status -m dm-remap -k "$k73")" = "dm-remap/$VN, $k73, $ARCH: installed"
+}
+
+# ---------------------------------------------------------------------------
+# 8. RPM, with the chroot's rpm into the test machine: rpm --root.
+
+rpm_root() { in_chroot rpm --root "$CROOT" "$@"; }
+
+test_rpm_install() {
+	local k72
+	k72=$(state k72.release)
+	apt_root purge dm-remap-dkms
+	nothing_left
+	rpm_root -i --nodeps "/cache/pkgtest/dist/dm-remap-dkms-$V-1.noarch.rpm"
+	dkms_status | tee "$W/state/status.rpm"
+	expect "installed on $k72 by %post" grep -qx "dm-remap/$V, $k72, $ARCH: installed" "$W/state/status.rpm"
+	expect "module file" test -n "$(dkms_ko "$k72")"
+}
+
+test_rpm_release_bump() {
+	local k72
+	k72=$(state k72.release)
+	rpm_root -U --nodeps "/cache/pkgtest/dist/dm-remap-dkms-$V-2.noarch.rpm"
+	expect "rpm has $V-2" test "$(rpm_root -q dm-remap-dkms)" = "dm-remap-dkms-$V-2.noarch"
+	dkms_status | tee "$W/state/status.rpm-bump"
+	expect "still installed on $k72" grep -qx "dm-remap/$V, $k72, $ARCH: installed" "$W/state/status.rpm-bump"
+	expect "one version" test "$(grep -c . "$W/state/status.rpm-bump")" = 1
+	expect "module file" test -n "$(dkms_ko "$k72")"
+}
+
+test_rpm_erase() {
+	rpm_root -e --nodeps dm-remap-dkms
+	expect "rpm gone" test -z "$(rpm_root -q dm-remap-dkms | grep -v 'not installed')"
+	nothing_left
+}
+
+# make show-packaging, and the -clean targets on a copy of dist/.
+test_make_show_clean() {
+	local out c=$W/dist-clean
+	out=$(in_chroot make -s -C /cache/pkgtest/src DIST=/cache/pkgtest/dist-clean show-packaging)
+	echo "$out"
+	expect "shows the deb" has "$out" "dm-remap-dkms_${V}-1_all.deb"
+	expect "shows the rpm" has "$out" "dm-remap-dkms-${V}-1.noarch.rpm"
+	expect "lists the DKMS tree" has "$out" "src/dm_remap.rs"
+	rm -rf "$c"
+	cp -a "$DIST" "$c"
+	in_chroot make -C /cache/pkgtest/src DIST=/cache/pkgtest/dist-clean dkms-deb-clean
+	expect "dkms-deb-clean" test -z "$(ls "$c"/dm-remap-dkms_* "$c"/dm-remap_* 2>/dev/null)"
+	expect "rpms still there" test -n "$(ls "$c"/dm-remap-dkms-*.rpm)"
+	in_chroot make -C /cache/pkgtest/src DIST=/cache/pkgtest/dist-clean dkms-rpm-clean kmod-deb-clean
+	expect "dkms-rpm-clean, kmod-deb-clean" test -z "$(ls "$c"/*.rpm "$c"/dm-remap-modules-* 2>/dev/null)"
+	cp -a "$DIST"/. "$c"/
+	in_chroot make -C /cache/pkgtest/src DIST=/cache/pkgtest/dist-clean dkms-packages-clean
+	expect "dkms-packages-clean" test -z "$(ls "$c"/dm-remap-dkms* "$c"/dm-remap_* 2>/dev/null)"
+	rm -rf "$c"
+}
+
+# ---------------------------------------------------------------------------
+
+rm -rf "$LOGS" "$W/state" "$W/vm"
+mkdir -p "$LOGS" "$W/state"
+"$REPO/tests/vm/setup-chroot.sh" >&2 || { echo "0 passed, 1 failed"; exit 1; }
+
+t "version: VERSION, dkms.conf, changelog and spec agree" test_version
+t "packages: make dkms-deb dkms-rpm (and the upgrade/bump variants)" test_build_packages
+t "lint: lintian --fail-on warning, rpmlint" test_lint
+t "package contents: the DKMS tree, nothing test-only" test_package_contents
+t "kernel packages 7.2 (bindeb-pkg + linux-lib-rust)" test_kernel_debs 7.2
+t "kernel packages 7.3 (bindeb-pkg + linux-lib-rust)" test_kernel_debs 7.3
+
+if [ -s "$W/state/k72.release" ] && [ -s "$W/state/k73.release" ] && root_up; then
+	t "dkms add of a source install: no deprecated features" test_dkms_add_clean
+	t "1. install the 7.2 kernel packages" test_install_kernel 7.2
+	t "2. apt install dm-remap-dkms: installed on 7.2" test_install_dkms_deb
+	t "3. kernel upgrade: 7.3 packages trigger DKMS autoinstall" test_kernel_upgrade_autoinstall
+	vm_test "4. DKMS module on $(state k72.release)" "$(state k72.release)" "$(dkms_ko "$(state k72.release)")"
+	vm_test "4. DKMS module on $(state k73.release)" "$(state k73.release)" "$(dkms_ko "$(state k73.release)")"
+	t "5. apt remove and purge leave nothing" test_remove_purge
+	t "5. make install / make uninstall" test_make_install
+	t "5. make kmod-deb: build, lintian, install" test_kmod_deb
+	vm_test "5. kmod-deb module on $(state k72.release)" "$(state k72.release)" \
+		"$([ -s "$W/state/kmod.ko" ] && echo "$ROOT$(state kmod.ko)")"
+	t "5. kmod-deb purge leaves nothing" test_kmod_deb_purge
+	t "make show-packaging and the -clean targets" test_make_show_clean
+	t "5. reinstall the same version" test_reinstall
+	t "5. upgrade to $VN leaves exactly one version" test_upgrade
+	t "6. kernel without CONFIG_RUST: skipped (77), apt succeeds" test_unsupported_kernel
+	t "7. wrong rustc: one-line message" test_wrong_rustc
+	t "7. wrong bindgen: one-line message" test_wrong_bindgen
+	t "7. versioned rustc-X.Y is picked and handed to Kbuild" test_versioned_rustc
+	t "7. missing Rust artifacts: one-line message; linux-lib-rust builds it" test_missing_rust_artifacts
+	t "8. rpm -i --root: %post builds and installs" test_rpm_install
+	t "8. rpm -U release bump keeps the module" test_rpm_release_bump
+	t "8. rpm -e cleans up" test_rpm_erase
+	root_down
+else
+	record "test machine (kernel packages or overlay mount missing)" 0 1
+fi
+
+log "DKMS build 1 (install on 7.2): $(cat "$W/state/time.build1" 2>/dev/null)"
+log "DKMS build 2 (kernel upgrade to 7.3): $(cat "$W/state/time.build2" 2>/dev/null)"
+log "dkms status after the kernel upgrade (step 3):"
+sed 's/^/    /' "$W/state/status.step3" >&2 2>/dev/null
+log "dkms status after the package upgrade to $VN:"
+sed 's/^/    /' "$W/state/status.upgrade" >&2 2>/dev/null
+log "packaging tests took $((SECONDS - STARTED)) s; logs: $LOGS"
+((${#failures[@]} == 0)) || log "failed: ${failures[*]}"
+echo "$passed passed, $failed failed"
+((failed == 0))
