@@ -221,18 +221,22 @@ test_kernel_debs() { # test_kernel_debs LINE
 	echo "$rel" >"$W/state/k${1//./}.release"
 }
 
-# `dkms add` of the tree `make dkms-source` installs (what a manual DKMS
-# install from a checkout does): no "Deprecated feature", and it registers.
-test_dkms_add_clean() {
+# A manual DKMS install from a checkout (docs/DKMS.md): `make dkms-source`,
+# `dkms add` (no "Deprecated feature"), `dkms install` for the running kernel.
+test_dkms_source_install() {
 	local out
 	in_root make -C /pkgtest/src dkms-source DESTDIR=/
 	capture dkms-add.out in_root dkms add -m dm-remap -v "$V"
 	out=$(state dkms-add.out)
 	expect "dkms add prints no deprecation" hasnt "$out" deprecated
 	expect "dkms status: added" test "$(dkms_status -m dm-remap)" = "dm-remap/$V: added"
+	capture dkms-install.out in_root dkms install -m dm-remap -v "$V"
+	expect "dkms install prints no deprecation" hasnt "$(state dkms-install.out)" deprecated
+	expect "dkms status: installed for the running kernel" \
+		test "$(dkms_status -m dm-remap)" = "dm-remap/$V, $(state k72.release), $ARCH: installed"
 	in_root dkms remove -m dm-remap -v "$V" --all
 	rm -rf "$ROOT/usr/src/dm-remap-$V"
-	expect "nothing registered" test -z "$(dkms_status -m dm-remap)"
+	nothing_left
 }
 
 # ---------------------------------------------------------------------------
@@ -555,8 +559,8 @@ t "kernel packages 7.2 (bindeb-pkg + linux-lib-rust)" test_kernel_debs 7.2
 t "kernel packages 7.3 (bindeb-pkg + linux-lib-rust)" test_kernel_debs 7.3
 
 if [ -s "$W/state/k72.release" ] && [ -s "$W/state/k73.release" ] && root_up; then
-	t "dkms add of a source install: no deprecated features" test_dkms_add_clean
 	t "1. install the 7.2 kernel packages" test_install_kernel 7.2
+	t "source install with dkms add/install: no deprecated features" test_dkms_source_install
 	t "2. apt install dm-remap-dkms: installed on 7.2" test_install_dkms_deb
 	t "3. kernel upgrade: 7.3 packages trigger DKMS autoinstall" test_kernel_upgrade_autoinstall
 	vm_test "4. DKMS module on $(state k72.release)" "$(state k72.release)" "$(dkms_ko "$(state k72.release)")"
