@@ -583,6 +583,8 @@ if [ -s "$W/state/k72.release" ] && [ -s "$W/state/k73.release" ] && root_up; th
 	t "8. rpm -U release bump keeps the module" test_rpm_release_bump
 	t "8. rpm -e cleans up" test_rpm_erase
 	root_down
+	# The test machine's changes are kept for a look after a failure only.
+	((failed > 0)) || rm -rf "$W/upper" "$W/work"
 else
 	record "test machine (kernel packages or overlay mount missing)" 0 1
 fi
