@@ -17,3 +17,4 @@ const blk_opf_t DM_REMAP_REQ_OP_MASK = REQ_OP_MASK;
 const blk_opf_t DM_REMAP_REQ_PREFLUSH = REQ_PREFLUSH;
 const blk_opf_t DM_REMAP_REQ_FUA = REQ_FUA;
 const blk_opf_t DM_REMAP_REQ_SYNC = REQ_SYNC;
+const blk_status_t DM_REMAP_BLK_STS_IOERR = BLK_STS_IOERR;

@@ -50,5 +50,8 @@ u64 dm_remap_ktime_get_ns(void);
 unsigned int dm_remap_bio_sectors(struct bio *bio);
 bool dm_remap_is_vmalloc_addr(const void *addr);
 unsigned short dm_remap_ioprio_default(void);
+void dm_remap_bio_advance(struct bio *bio, unsigned int nbytes);
+void dm_remap_bio_list_add(struct bio_list *bl, struct bio *bio);
+struct bio *dm_remap_bio_list_pop(struct bio_list *bl);
 
 #endif /* DM_REMAP_HELPERS_H */

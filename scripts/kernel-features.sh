@@ -5,8 +5,9 @@
 #
 # Print the rustc `--cfg` flags that describe how the target kernel's Rust API
 # differs from the newest one we know.  Each probe looks at the kernel's own
-# source (the Rust crates' sources are part of any tree that can build Rust
-# modules), with the kernel version as a fallback when a file is absent.
+# source where it is there; packaged headers trees (the linux-lib-rust
+# layout) have no rust/ sources, so every probe falls back to the kernel
+# version when a file is absent.
 #
 #   dm_remap_module_author_single  `module!` takes `author: "x"` (<= 6.12)
 #                                  instead of `authors: ["x"]`.

@@ -132,6 +132,21 @@ unsigned short dm_remap_ioprio_default(void)
 	return IOPRIO_DEFAULT;
 }
 
+void dm_remap_bio_advance(struct bio *bio, unsigned int nbytes)
+{
+	bio_advance(bio, nbytes);
+}
+
+void dm_remap_bio_list_add(struct bio_list *bl, struct bio *bio)
+{
+	bio_list_add(bl, bio);
+}
+
+struct bio *dm_remap_bio_list_pop(struct bio_list *bl)
+{
+	return bio_list_pop(bl);
+}
+
 MODULE_VERSION(DM_REMAP_VERSION);
 
 /* Parameters: storage and setters are Rust statics (see comment above). */

@@ -6,11 +6,13 @@
 #      7.3 and 6.12 (perf flavour);
 #   3. dm-remap.ko built against each, and its modinfo checked;
 #   4. VM suites under QEMU TCG: `foundation` on 7.2 debug, `smoke` on 7.3
-#      and 6.12.
+#      and 6.12;
+#   5. packaging tests (tests/pkg/run.sh): DKMS, DEB and RPM end to end on
+#      packaged 7.2 and 7.3 kernels.
 #
 # The last line is the total, `N passed, N failed`; the exit status is
-# non-zero if anything failed.  Set DM_REMAP_SKIP_KERNELS="7.3 6.12" to skip
-# kernel lines while iterating (never in CI).
+# non-zero if anything failed.  Set DM_REMAP_SKIP_KERNELS="7.3 6.12 pkg" to
+# skip kernel lines or the packaging tests while iterating (never in CI).
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
@@ -25,7 +27,9 @@ record() { # record NAME PASSED FAILED
 	log "== $1: $2 passed, $3 failed"
 }
 step_ok() { # step_ok NAME CMD... — a step that counts as one test
-	if "$@"; then record "$1" 1 0; else record "$1" 0 1; fi
+	local name=$1
+	shift
+	if "$@"; then record "$name" 1 0; else record "$name" 0 1; fi
 }
 
 # 1. Host tests.
@@ -75,6 +79,17 @@ run_line() { # run_line LINE FLAVOUR SUITE
 run_line 7.2 debug foundation
 run_line 7.3 perf smoke
 run_line 6.12 perf smoke
+
+# 5. Packaging: DKMS, DEB and RPM end to end (tests/pkg/run.sh, docs/PACKAGING.md).
+case $skip in
+*" pkg "*) log "skipping packaging tests" ;;
+*)
+	out=$(tests/pkg/run.sh | tail -n 1)
+	pp=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+	pf=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+	record "packaging (tests/pkg/run.sh)" "${pp:-0}" "${pf:-1}"
+	;;
+esac
 
 ((${#failures[@]} == 0)) || log "failed: ${failures[*]}"
 echo "$total_passed passed, $total_failed failed"

@@ -6,6 +6,11 @@ use super::bindings;
 use super::device::DmDevice;
 use core::cell::UnsafeCell;
 
+/// Words of per-bio data a target gets (see [`Bio::per_bio`]).
+pub const PER_BIO_WORDS: usize = 4;
+/// Bytes of per-bio data to ask for.
+pub const PER_BIO_BYTES: usize = PER_BIO_WORDS * 8;
+
 /// The operation of a bio (`REQ_OP_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReqOp {
@@ -120,15 +125,16 @@ impl Bio {
         unsafe { bindings::dm_bio_get_target_bio_nr(self.raw()) }
     }
 
-    /// The bio's per-target data (`dm_per_bio_data()`), as a `u64` cell.
-    /// The target must have asked for at least 8 bytes with
+    /// The bio's per-target data (`dm_per_bio_data()`): [`PER_BIO_WORDS`]
+    /// `u64` cells.  The target must ask for [`PER_BIO_BYTES`] with
     /// `CtrContext::set_per_io_data_size`.
-    pub fn per_bio_u64(&self) -> &core::sync::atomic::AtomicU64 {
+    pub fn per_bio(&self) -> &[core::sync::atomic::AtomicU64; PER_BIO_WORDS] {
         // SAFETY: dm core reserves `per_io_data_size` bytes in front of every
         // clone, 8-byte aligned, private to the target for the bio's life;
-        // the caller asked for at least 8 bytes.
+        // the target asked for PER_BIO_BYTES.
         unsafe {
-            &*bindings::dm_remap_per_bio_data(self.raw(), 8).cast::<core::sync::atomic::AtomicU64>()
+            &*bindings::dm_remap_per_bio_data(self.raw(), PER_BIO_BYTES)
+                .cast::<[core::sync::atomic::AtomicU64; PER_BIO_WORDS]>()
         }
     }
 
@@ -139,5 +145,159 @@ impl Bio {
         // SAFETY: called from `map` on the clone device-mapper core handed
         // us; core checks the remaining preconditions with a WARN.
         unsafe { bindings::dm_accept_partial_bio(self.raw(), sectors) }
+    }
+}
+
+/// A saved copy of a bio's position (`struct bvec_iter`): where its data
+/// starts and how much of it there is.  Saved in `map`, because a completed
+/// bio's iterator has been advanced to its end.
+#[derive(Clone, Copy)]
+pub struct SavedIter(bindings::bvec_iter);
+
+impl SavedIter {
+    /// Pack into three words (for per-bio data).  `struct bvec_iter`
+    /// differs between kernel versions, so its bytes are copied as they are.
+    pub fn to_words(&self) -> [u64; 3] {
+        const { assert!(core::mem::size_of::<bindings::bvec_iter>() <= 24) };
+        let mut words = [0u64; 3];
+        // SAFETY: `bvec_iter` is plain integers and at most 24 bytes
+        // (checked above); the destination is 24 writable bytes.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                (&self.0 as *const bindings::bvec_iter).cast::<u8>(),
+                words.as_mut_ptr().cast::<u8>(),
+                core::mem::size_of::<bindings::bvec_iter>(),
+            )
+        };
+        words
+    }
+
+    /// Unpack what [`SavedIter::to_words`] packed.
+    pub fn from_words(words: [u64; 3]) -> Self {
+        let mut iter = bindings::bvec_iter::default();
+        // SAFETY: as in `to_words`; any bytes are a valid `bvec_iter`
+        // (integers only), and these came from a real one.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                words.as_ptr().cast::<u8>(),
+                (&mut iter as *mut bindings::bvec_iter).cast::<u8>(),
+                core::mem::size_of::<bindings::bvec_iter>(),
+            )
+        };
+        Self(iter)
+    }
+
+    /// First sector.
+    pub fn sector(&self) -> u64 {
+        self.0.bi_sector
+    }
+
+    /// Size in bytes.
+    pub fn size(&self) -> u32 {
+        self.0.bi_size
+    }
+}
+
+impl Bio {
+    /// Save the bio's current position.
+    pub fn save_iter(&self) -> SavedIter {
+        // SAFETY: valid bio (see `from_raw`); plain copy of a field.
+        SavedIter(unsafe { (*self.raw()).bi_iter })
+    }
+
+    /// Point the bio at `bytes` of the data described by `saved`, starting
+    /// `skip` bytes in (both within `saved`).  Used to hand sub-ranges of a
+    /// bio the target owns (after `end_io` returned `Incomplete`) to dm-io.
+    pub fn set_range(&self, saved: &SavedIter, skip: u32, bytes: u32) {
+        let skip = skip.min(saved.size());
+        let bytes = bytes.min(saved.size() - skip);
+        // SAFETY: the target owns the bio (see `from_raw`); `bio_advance`
+        // stays within the data `saved` describes, which the bio still holds.
+        unsafe {
+            (*self.raw()).bi_iter = saved.0;
+            bindings::dm_remap_bio_advance(self.raw(), skip);
+            (*self.raw()).bi_iter.bi_size = bytes;
+        }
+    }
+
+    /// Restore a saved position.
+    pub fn restore_iter(&self, saved: &SavedIter) {
+        // SAFETY: the target owns the bio (see `from_raw`).
+        unsafe { (*self.raw()).bi_iter = saved.0 }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::bio {
+        self.raw()
+    }
+}
+
+/// A bio whose completion the target took over (its `end_io` returned
+/// [`EndIoResult::Incomplete`](super::EndIoResult::Incomplete)).  It must be
+/// finished with [`OwnedBio::complete`]; dm core then calls `end_io` again.
+pub struct OwnedBio(core::ptr::NonNull<bindings::bio>);
+
+// SAFETY: a bio taken over by the target may be completed from any context
+// and any CPU.
+unsafe impl Send for OwnedBio {}
+
+impl OwnedBio {
+    /// Take over `bio`.
+    ///
+    /// # Safety
+    ///
+    /// Only in `end_io`, for a bio for which `end_io` then returns
+    /// `DM_ENDIO_INCOMPLETE` (see `target::EndIo::take`).
+    pub(crate) unsafe fn take(bio: &Bio) -> Self {
+        // SAFETY: `bio` is a reference, hence non-null.
+        Self(unsafe { core::ptr::NonNull::new_unchecked(bio.as_raw()) })
+    }
+
+    /// The bio.
+    pub fn bio(&self) -> &Bio {
+        // SAFETY: the target owns the bio until `complete` (type invariant).
+        unsafe { Bio::from_raw(self.0.as_ptr()) }
+    }
+
+    /// Complete the bio with `status` (0 = success, else a `BLK_STS_*`).
+    pub fn complete(self, status: u8) {
+        // SAFETY: we own the bio; after `bio_endio` we never touch it again
+        // (`self` is consumed).
+        unsafe {
+            (*self.0.as_ptr()).bi_status = status;
+            bindings::bio_endio(self.0.as_ptr());
+        }
+    }
+}
+
+/// A FIFO of bios handed from completion context to a worker.
+pub struct BioQueue(bindings::bio_list);
+
+// SAFETY: the list only links bios the target owns; it is used under a
+// `SpinLock`.
+unsafe impl Send for BioQueue {}
+
+impl Default for BioQueue {
+    fn default() -> Self {
+        Self(bindings::bio_list {
+            head: core::ptr::null_mut(),
+            tail: core::ptr::null_mut(),
+        })
+    }
+}
+
+impl BioQueue {
+    /// Append a bio.
+    pub fn push(&mut self, bio: OwnedBio) {
+        // SAFETY: the list links bios through `bi_next`, which is free while
+        // the target owns the bio; ownership moves into the list.
+        unsafe { bindings::dm_remap_bio_list_add(&mut self.0, bio.0.as_ptr()) };
+        core::mem::forget(bio);
+    }
+
+    /// Take the first bio.
+    pub fn pop(&mut self) -> Option<OwnedBio> {
+        // SAFETY: every bio on the list was pushed as an `OwnedBio`.
+        let bio = unsafe { bindings::dm_remap_bio_list_pop(&mut self.0) };
+        core::ptr::NonNull::new(bio).map(OwnedBio)
     }
 }

@@ -44,27 +44,57 @@ impl DmIo {
         if len % SECTOR != 0 {
             return Err(Errno::EINVAL);
         }
-        let mut req = bindings::dm_io_request {
-            bi_opf: opf,
-            client: self.client.as_ptr(),
-            ..Default::default()
-        };
+        let mut mem = bindings::dm_io_memory::default();
         // SAFETY: any address may be tested.
-        req.mem.type_ = if unsafe { bindings::dm_remap_is_vmalloc_addr(buf as *const c_void) } {
+        mem.type_ = if unsafe { bindings::dm_remap_is_vmalloc_addr(buf as *const c_void) } {
             bindings::dm_io_mem_type_DM_IO_VMA
         } else {
             bindings::dm_io_mem_type_DM_IO_KMEM
         };
-        req.mem.ptr.addr = buf.cast::<c_void>();
+        mem.ptr.addr = buf.cast::<c_void>();
+        self.submit(dev, opf, sector, mem, len)
+    }
+
+    /// Write the data the bio currently points at (its iterator) to
+    /// `sector` of `dev`, synchronously; the bio itself is not submitted.
+    /// The caller must own the bio (e.g. an [`OwnedBio`](super::OwnedBio)).
+    pub fn write_bio(&self, dev: &DmDevice, sector: u64, bio: &super::Bio, fua: bool) -> Result<(), Errno> {
+        let mut opf = bindings::req_op_REQ_OP_WRITE | bindings::DM_REMAP_REQ_SYNC;
+        if fua {
+            opf |= bindings::DM_REMAP_REQ_FUA;
+        }
+        let mut mem = bindings::dm_io_memory::default();
+        mem.type_ = bindings::dm_io_mem_type_DM_IO_BIO;
+        mem.ptr.bio = bio.as_raw();
+        self.submit(dev, opf, sector, mem, bio.size() as usize)
+    }
+
+    fn submit(
+        &self,
+        dev: &DmDevice,
+        opf: u32,
+        sector: u64,
+        mem: bindings::dm_io_memory,
+        len: usize,
+    ) -> Result<(), Errno> {
+        if len % SECTOR != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut req = bindings::dm_io_request {
+            bi_opf: opf,
+            mem,
+            client: self.client.as_ptr(),
+            ..Default::default()
+        };
         let mut region = bindings::dm_io_region {
             bdev: dev.bdev(),
             sector,
             count: (len / SECTOR) as u64,
         };
         let mut error_bits: c_ulong = 0;
-        // SAFETY: `req` describes `len` bytes at `buf`, which the callers
-        // below guarantee are valid (and not on the stack) for this
-        // synchronous call; `region` names a device we hold a reference on.
+        // SAFETY: `req.mem` describes `len` bytes that the callers guarantee
+        // are valid (heap memory, or a bio they own) for this synchronous
+        // call; `region` names a device we hold a reference on.
         let r = unsafe {
             #[cfg(dm_remap_dm_io_unsup_bits)]
             {

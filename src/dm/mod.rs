@@ -34,7 +34,7 @@ pub mod target;
 pub mod work;
 
 pub use args::Args;
-pub use bio::{Bio, ReqOp};
+pub use bio::{Bio, BioQueue, OwnedBio, ReqOp, SavedIter, PER_BIO_BYTES};
 pub use device::DmDevice;
 pub use dmio::DmIo;
 pub use kvbuf::{KvBuf, KvShared};
@@ -43,8 +43,8 @@ pub use work::{WorkBox, WorkItem};
 pub use emit::Emitter;
 pub use limits::QueueLimits;
 pub use target::{
-    CtrContext, CtrError, DeviceIterator, EndIoResult, MapResult, MessageResult, Registration,
-    StatusKind, Target, Ti,
+    CtrContext, CtrError, DeviceIterator, EndIo, EndIoResult, MapResult, MessageResult, Registration,
+    StatusKind, TableEvent, Target, Ti,
 };
 
 /// A negative errno value as returned to device-mapper core.

@@ -10,7 +10,7 @@
 
 use super::args::Args;
 use super::bindings;
-use super::bio::Bio;
+use super::bio::{Bio, OwnedBio};
 use super::device::DmDevice;
 use super::emit::Emitter;
 use super::limits::QueueLimits;
@@ -40,9 +40,6 @@ pub enum MapResult {
 pub enum EndIoResult {
     /// Complete the bio with the (possibly changed) status (`DM_ENDIO_DONE`).
     Done,
-    /// The target keeps the bio and completes it later
-    /// (`DM_ENDIO_INCOMPLETE`).
-    Incomplete,
     /// Requeue the bio (`DM_ENDIO_REQUEUE`).
     Requeue,
 }
@@ -55,6 +52,30 @@ pub enum MessageResult {
     /// Done, and the reply written to the [`Emitter`] goes back to user
     /// space (`dmsetup message` prints it).
     Reply,
+}
+
+/// A completed bio as seen by `end_io`; the target may take it over to
+/// complete it later ([`EndIo::take`]), e.g. after recovering from an error
+/// in process context.
+pub struct EndIo<'a> {
+    bio: &'a Bio,
+    taken: &'a core::cell::Cell<bool>,
+}
+
+impl<'a> EndIo<'a> {
+    /// The bio.
+    pub fn bio(&self) -> &'a Bio {
+        self.bio
+    }
+
+    /// Take the bio over: dm core will not complete it; the target must
+    /// call [`OwnedBio::complete`], after which `end_io` runs again.
+    pub fn take(self) -> OwnedBio {
+        self.taken.set(true);
+        // SAFETY: we are in `end_io` and the trampoline returns
+        // `DM_ENDIO_INCOMPLETE` because `taken` is now set.
+        unsafe { OwnedBio::take(self.bio) }
+    }
 }
 
 /// The kind of status requested.
@@ -130,6 +151,24 @@ impl Ti {
     }
 }
 
+/// Raises table events (`dm_table_event()`) for a target from any process
+/// context, e.g. a worker.  Valid for the life of the target that made it.
+pub struct TableEvent(*mut bindings::dm_table);
+
+// SAFETY: `dm_table_event` may be called from any thread in process
+// context; the table outlives its targets.
+unsafe impl Send for TableEvent {}
+// SAFETY: as above.
+unsafe impl Sync for TableEvent {}
+
+impl TableEvent {
+    /// Wake `dmsetup wait` and udev.  Sleeps; process context only.
+    pub fn raise(&self) {
+        // SAFETY: the table outlives the target holding this handle.
+        unsafe { bindings::dm_table_event(self.0) }
+    }
+}
+
 /// What a constructor may do with its `dm_target`.
 pub struct CtrContext<'a> {
     ti: *mut bindings::dm_target,
@@ -159,6 +198,12 @@ impl<'a> CtrContext<'a> {
         // SAFETY: `dm_get_device` succeeded, so `dev` holds a reference on
         // behalf of `ti`, which `DmDevice` now owns.
         Ok(unsafe { DmDevice::from_raw(self.ti, dev) })
+    }
+
+    /// A handle to raise table events later.
+    pub fn table_event(&self) -> TableEvent {
+        // SAFETY: `ti` is valid during `ctr`; its table outlives the target.
+        TableEvent(unsafe { (*self.ti).table })
     }
 
     /// Number of `REQ_PREFLUSH` bios the target wants per flush (0 or 1).
@@ -231,8 +276,8 @@ pub trait Target: Sized + Send + Sync {
     fn map(&self, ti: &Ti, bio: &Bio) -> MapResult;
 
     /// Look at a completed bio; may change `status` (e.g. hide an error the
-    /// target recovered from) or keep the bio.
-    fn end_io(&self, _ti: &Ti, _bio: &Bio, _status: &mut u8) -> EndIoResult {
+    /// target recovered from) or take the bio over ([`EndIo::take`]).
+    fn end_io(&self, _ti: &Ti, _io: EndIo<'_>, _status: &mut u8) -> EndIoResult {
         EndIoResult::Done
     }
 
@@ -335,9 +380,13 @@ unsafe extern "C" fn end_io_trampoline<T: Target>(
     // SAFETY: as for `map`; `error` points to the bio's status, which the
     // target may change during `end_io`.
     let (t, ti, bio, status) = unsafe { (state::<T>(ti), Ti::from_raw(ti), Bio::from_raw(bio), &mut *error) };
-    (match t.end_io(ti, bio, status) {
+    let taken = core::cell::Cell::new(false);
+    let result = t.end_io(ti, EndIo { bio, taken: &taken }, status);
+    if taken.get() {
+        return bindings::DM_ENDIO_INCOMPLETE as c_int;
+    }
+    (match result {
         EndIoResult::Done => bindings::DM_ENDIO_DONE,
-        EndIoResult::Incomplete => bindings::DM_ENDIO_INCOMPLETE,
         EndIoResult::Requeue => bindings::DM_ENDIO_REQUEUE,
     }) as c_int
 }

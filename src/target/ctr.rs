@@ -6,10 +6,10 @@
 use super::meta::{KernelStorage, SpareMeta};
 use super::params;
 use super::table::{TableLine, DEFAULT_READ_RETRIES};
-use super::{RemapTarget, Worker};
+use super::{State, Worker};
 use crate::dm::misc::random_uuid;
 use crate::dm::param;
-use crate::dm::{Args, CtrContext, CtrError, DmDevice, KvBuf, KvShared, Mutex};
+use crate::dm::{Args, BioQueue, CtrContext, CtrError, DmDevice, KvBuf, KvShared, Mutex, SpinLock};
 use crate::engine::{
     Config, DeviceBinding, Engine, EngineMemory, Expected, FormatParams, Layout, MemoryRequirements, MetaError,
 };
@@ -63,7 +63,7 @@ fn metadata_error(spare: &DmDevice, e: MetaError) -> CtrError {
 }
 
 /// Validate the line and build the target (see `docs/dm-remap.rst`).
-pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result<RemapTarget, CtrError> {
+pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result<State, CtrError> {
     let line = TableLine::parse(args)?;
     let len = ctx.ti().len();
 
@@ -254,8 +254,8 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
     ctx.set_num_flush_bios(2);
     ctx.set_num_discard_bios(1);
     ctx.set_num_write_zeroes_bios(1);
-    ctx.set_per_io_data_size(8);
-    Ok(RemapTarget {
+    ctx.set_per_io_data_size(crate::dm::PER_BIO_BYTES as u32);
+    Ok(State {
         main,
         main_offset: line.main_offset,
         spare,
@@ -267,7 +267,9 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
         layout,
         table,
         worker: Mutex::new(worker).map_err(|_| nomem())?,
+        failed_writes: SpinLock::new(BioQueue::default()).map_err(|_| nomem())?,
         writes_in_flight: AtomicU64::new(0),
+        events: ctx.table_event(),
     })
 }
 

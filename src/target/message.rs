@@ -26,7 +26,7 @@ fn invalid(what: core::fmt::Arguments<'_>) -> Result<MessageResult, Errno> {
 }
 
 /// Handle one message.
-pub(super) fn handle(t: &RemapTarget, ti: &Ti, args: &mut Args<'_>, out: &mut Emitter<'_>) -> Result<MessageResult, Errno> {
+pub(super) fn handle(t: &RemapTarget, _ti: &Ti, args: &mut Args<'_>, out: &mut Emitter<'_>) -> Result<MessageResult, Errno> {
     let Some(command) = args.next_str() else {
         return invalid(format_args!("empty message; try 'help'"));
     };
@@ -90,7 +90,7 @@ pub(super) fn handle(t: &RemapTarget, ti: &Ti, args: &mut Args<'_>, out: &mut Em
                 return invalid(format_args!("'remap': block {block} is beyond the last block {}", main_blocks.saturating_sub(1)));
             }
             let result = manual_remap(t, &mut worker, block);
-            t.raise_events(ti, &mut worker);
+            t.raise_events(&mut worker);
             result.map(|()| MessageResult::Done)
         }
         other => invalid(format_args!("unknown command '{other}'; try 'help'")),

@@ -5,23 +5,27 @@
 //!
 //! Bios are routed block by block through the engine's lock-free remap
 //! table: unremapped ranges go to the main device, remapped blocks to their
-//! spare block.  Metadata changes (manual remaps, commits) happen in process
-//! context under the engine mutex.
+//! spare block.  A write that fails is taken over in `end_io` and handed to
+//! the worker ([`recover`]), which remaps the failing blocks and commits the
+//! metadata before the write is completed successfully.
 
 mod ctr;
 mod message;
 pub mod meta;
 pub mod params;
+mod recover;
 mod status;
 pub mod table;
 
 use crate::dm::{
-    Args, Bio, CtrContext, CtrError, DeviceIterator, DmDevice, Emitter, EndIoResult, Errno, KvBuf, KvShared,
-    MapResult, MessageResult, Mutex, QueueLimits, ReqOp, StatusKind, Target, Ti,
+    Args, Bio, BioQueue, CtrContext, CtrError, DeviceIterator, DmDevice, Emitter, EndIo, EndIoResult, Errno, KvBuf,
+    KvShared, MapResult, MessageResult, Mutex, QueueLimits, ReqOp, SavedIter, SpinLock, StatusKind, TableEvent,
+    Target, Ti, WorkBox, WorkItem,
 };
 use crate::dm_err;
 use crate::engine::{Engine, Layout, RemapTable, Route};
 use core::ffi::CStr;
+use core::ops::Deref;
 use core::sync::atomic::{AtomicU64, Ordering};
 use meta::{KernelStorage, SpareMeta};
 use table::Features;
@@ -34,8 +38,8 @@ pub struct Worker {
     pub block_buf: KvBuf<u8>,
 }
 
-/// State of one `remap` target.
-pub struct RemapTarget {
+/// Everything a `remap` target shares between its hooks and its worker.
+pub struct State {
     main: DmDevice,
     main_offset: u64,
     spare: DmDevice,
@@ -50,15 +54,36 @@ pub struct RemapTarget {
     /// Second handle to the engine's table words, read lock-free by `map`.
     table: KvShared<AtomicU64>,
     worker: Mutex<Worker>,
+    /// Writes that failed, waiting for the worker (filled in `end_io`).
+    failed_writes: SpinLock<BioQueue>,
     /// Writes currently in flight to the main device, so that a block can
     /// be copied only after writes that raced with marking it busy landed.
     writes_in_flight: AtomicU64,
+    events: TableEvent,
 }
 
-/// Per-bio data: set in `map` for writes that count in `writes_in_flight`.
-const COUNTED_WRITE: u64 = 1;
+/// State of one `remap` target: [`State`] plus its work item.
+pub struct RemapTarget {
+    state: WorkBox<State>,
+}
 
-impl RemapTarget {
+impl Deref for RemapTarget {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+/// Per-bio data, word 0: flags.
+const COUNTED_WRITE: u64 = 1;
+/// The bio is a write whose failure the worker can recover from.
+const RECOVERABLE: u64 = 2;
+/// The worker finished the bio; its second `end_io` must leave it alone.
+const HANDLED: u64 = 4;
+/// The write carried REQ_FUA.
+const FUA: u64 = 8;
+
+impl State {
     fn table(&self) -> RemapTable<'_> {
         RemapTable::view(&self.table).unwrap_or_else(RemapTable::empty)
     }
@@ -80,10 +105,9 @@ impl RemapTarget {
         let first = rel >> self.block_shift;
         let last = (rel + bio.sectors() - 1) >> self.block_shift;
         let first_route = if table.is_empty() { Route::Main } else { route(first) };
-        match first_route {
+        let target = match first_route {
             // Pending blocks still live on main: reads get the honest error
-            // (or the data, if the sector recovered); writes go there too
-            // until the error worker remaps whole-block writes.
+            // (or the data, if the sector recovered).
             Route::Main | Route::Remap => {
                 if !table.is_empty() {
                     for block in first + 1..=last {
@@ -95,11 +119,10 @@ impl RemapTarget {
                 }
                 if is_write {
                     self.writes_in_flight.fetch_add(1, Ordering::AcqRel);
-                    bio.per_bio_u64().store(COUNTED_WRITE, Ordering::Relaxed);
                 }
                 bio.set_dev(&self.main);
                 bio.set_sector(self.main_offset + rel);
-                MapResult::Remapped
+                if is_write { COUNTED_WRITE } else { 0 }
             }
             Route::Spare(index) => {
                 let Some(base) = self.layout.spare_block_sector(index) else {
@@ -111,11 +134,28 @@ impl RemapTarget {
                 }
                 bio.set_dev(&self.spare);
                 bio.set_sector(self.spare_offset + base + (rel - (first << self.block_shift)));
-                MapResult::Remapped
+                0
             }
             // A remap of this block is in progress: dm core retries shortly.
-            Route::Defer => MapResult::Requeue,
+            Route::Defer => return MapResult::Requeue,
+        };
+        let mut flags = target;
+        if matches!(op, ReqOp::Write) {
+            // Remember where the data is, in case the write fails.
+            let words = bio.per_bio();
+            let saved = bio.save_iter().to_words();
+            words[1].store(rel, Ordering::Relaxed);
+            words[2].store(saved[1], Ordering::Relaxed);
+            words[3].store(saved[2], Ordering::Relaxed);
+            // The saved sector is not needed: `rel` says where the data goes.
+            let _ = saved[0];
+            flags |= RECOVERABLE;
+            if bio.is_fua() {
+                flags |= FUA;
+            }
         }
+        bio.per_bio()[0].store(flags, Ordering::Relaxed);
+        MapResult::Remapped
     }
 
     /// Wait until every write that was in flight to main has completed
@@ -132,14 +172,14 @@ impl RemapTarget {
 
     /// Raise a table event for every threshold or mode change the engine
     /// reports (process context only).
-    fn raise_events(&self, ti: &Ti, worker: &mut Worker) {
+    fn raise_events(&self, worker: &mut Worker) {
         let mut raised = false;
         while let Some(event) = worker.engine.poll_event() {
             crate::dm_info!("{}: {}", self.main.name().to_str().unwrap_or("?"), status::event_text(event));
             raised = true;
         }
         if raised {
-            ti.table_event();
+            self.events.raise();
         }
     }
 
@@ -153,18 +193,41 @@ impl RemapTarget {
     }
 }
 
+impl WorkItem for State {
+    fn run(&self) {
+        loop {
+            let Some(bio) = self.failed_writes.lock().pop() else {
+                break;
+            };
+            let words = bio.bio().per_bio();
+            let saved = SavedIter::from_words([0, words[2].load(Ordering::Relaxed), words[3].load(Ordering::Relaxed)]);
+            let rel = words[1].load(Ordering::Relaxed);
+            let fua = words[0].load(Ordering::Relaxed) & FUA != 0;
+            let status = recover::failed_write(self, bio.bio(), &saved, rel, fua);
+            words[0].fetch_or(HANDLED, Ordering::Relaxed);
+            bio.bio().restore_iter(&saved);
+            bio.complete(status);
+        }
+    }
+}
+
 impl Target for RemapTarget {
     const NAME: &'static CStr = c"remap";
     const VERSION: [u32; 3] = crate::VERSION_TRIPLE;
 
     fn ctr(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result<Self, CtrError> {
-        ctr::construct(ctx, args)
+        let state = ctr::construct(ctx, args)?;
+        let state = WorkBox::new(c"dm-remap", state).map_err(|e| CtrError {
+            message: c"Cannot allocate workqueue",
+            errno: e,
+        })?;
+        Ok(Self { state })
     }
 
     fn map(&self, ti: &Ti, bio: &Bio) -> MapResult {
-        bio.per_bio_u64().store(0, Ordering::Relaxed);
         if bio.sectors() == 0 {
             // An empty flush, once per device (num_flush_bios = 2).
+            bio.per_bio()[0].store(0, Ordering::Relaxed);
             let dev = if bio.target_bio_nr() == 0 { &self.main } else { &self.spare };
             bio.set_dev(dev);
             return MapResult::Remapped;
@@ -172,9 +235,28 @@ impl Target for RemapTarget {
         self.map_data(ti, bio)
     }
 
-    fn end_io(&self, _ti: &Ti, bio: &Bio, _status: &mut u8) -> EndIoResult {
-        if bio.per_bio_u64().load(Ordering::Relaxed) == COUNTED_WRITE {
+    fn end_io(&self, _ti: &Ti, io: EndIo<'_>, status: &mut u8) -> EndIoResult {
+        let flags = io.bio().per_bio()[0].load(Ordering::Relaxed);
+        if flags & HANDLED != 0 {
+            return EndIoResult::Done;
+        }
+        if flags & COUNTED_WRITE != 0 {
             self.writes_in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+        if *status != 0 && crate::dm::param::get(&params::dm_remap_debug) >= 2 {
+            crate::dm_info!(
+                "{:?} of {} bytes at sector {} failed (status {})",
+                io.bio().op(),
+                io.bio().size(),
+                io.bio().sector(),
+                *status
+            );
+        }
+        if *status != 0 && flags & RECOVERABLE != 0 {
+            // Keep the bio; the worker remaps and completes it.
+            let bio = io.take();
+            self.failed_writes.lock().push(bio);
+            self.state.queue();
         }
         EndIoResult::Done
     }
@@ -201,6 +283,9 @@ impl Target for RemapTarget {
     }
 
     fn postsuspend(&self, _ti: &Ti) {
+        // No bio is in flight now (dm core waited for all of them, including
+        // those the worker held); make the metadata current.
+        self.state.flush();
         self.commit_if_dirty("suspend");
     }
 }

@@ -8,7 +8,10 @@
 kdir=${1:?usage: build-module.sh KDIR}
 [ -f "$kdir/.built" ] || die "$kdir is not a finished kernel build"
 key=$(basename "$kdir")
-work=$CACHE/modbuild/$key
+# One build directory per kernel *and* per checkout: two clones building at
+# once must never share objects (rsync keeps source mtimes, so a shared
+# directory could keep objects newer than the sources they came from).
+work=$CACHE/modbuild/$key-$(echo "$REPO" | sha256sum | cut -c1-8)
 mkdir -p "$work"
 # Sources only: objects and generated files of a build in the repo itself
 # must not leak into this one.
@@ -16,7 +19,7 @@ rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' \
 	--exclude 'bindings_generated.rs' --exclude '*.mod*' \
 	--exclude 'fuzz' --exclude 'benches' --exclude 'tests' \
 	"$REPO"/{Kbuild,Makefile,VERSION,src,include,scripts} "$work/"
-cwork=/cache/modbuild/$key
+cwork=/cache/modbuild/$(basename "$work")
 ckdir=/cache/kernels/$key
 log "toolchain: $(in_chroot rustc --version) / $(in_chroot bindgen --version)"
 log "building dm-remap.ko for $key ($(cat "$kdir/include/config/kernel.release"))"

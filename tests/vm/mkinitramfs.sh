@@ -13,7 +13,7 @@ trap 'rm -rf "$stage"' EXIT
 
 mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,proc,sys,dev,tmp,run,mnt,etc,results}
 bins=(/bin/busybox /bin/bash /sbin/dmsetup /usr/bin/fio /bin/kmod /sbin/mkfs.ext4
-	/sbin/e2fsck /usr/bin/cmp /usr/bin/timeout)
+	/sbin/e2fsck /usr/bin/cmp /usr/bin/timeout /usr/bin/dd)
 for b in "${bins[@]}"; do
 	[ -e "$CHROOT$b" ] || die "missing $b in chroot"
 	mkdir -p "$stage$(dirname "$b")"

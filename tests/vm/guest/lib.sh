@@ -43,9 +43,17 @@ dm_create() { # dm_create NAME TABLE
 # Remove every dm device and null_blk device left by a test, so the next
 # test starts clean even after a failure.
 cleanup_all() {
-	local n
+	local n pass
+	# Stacked devices (remap over dust) go top first: retry until none is
+	# left or a pass removes nothing.
+	for pass in 1 2 3 4; do
+		for n in $(dmsetup ls 2>/dev/null | awk '$1 != "No" {print $1}'); do
+			dmsetup remove "$n" 2>/dev/null
+		done
+		[ -z "$(dmsetup ls 2>/dev/null | awk '$1 != "No"')" ] && break
+	done
 	for n in $(dmsetup ls 2>/dev/null | awk '$1 != "No" {print $1}'); do
-		dmsetup remove --force "$n" 2>/dev/null || dmsetup remove "$n"
+		dmsetup remove --force "$n"
 	done
 	for n in /sys/kernel/config/nullb/*; do
 		[ -d "$n" ] && nullb_remove "$(basename "$n")"
