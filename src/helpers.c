@@ -157,7 +157,7 @@ MODULE_VERSION(DM_REMAP_VERSION);
 	MODULE_PARM_DESC(name, desc)
 
 DM_REMAP_PARAM(dm_remap_debug,
-	       "Log verbosity 0-3 (0: errors and remaps only; logging is rate-limited)");
+	       "Log verbosity 0-3 (1: each automatic remap, 2: each failed bio; I/O-path messages are rate-limited)");
 DM_REMAP_PARAM(enable_background_scanning,
 	       "0/1: run the background scanner on new devices (default 1)");
 DM_REMAP_PARAM(scan_interval_hours,

@@ -57,3 +57,58 @@ macro_rules! dm_info {
         $crate::dm::print::emit($crate::dm::print::INFO, format_args!($($arg)*))
     };
 }
+
+/// Messages allowed per [`RATELIMIT_INTERVAL_NS`] by [`ratelimit`]
+/// (the kernel's `DEFAULT_RATELIMIT_BURST`).
+pub const RATELIMIT_BURST: u64 = 10;
+/// Interval of [`ratelimit`] (the kernel's `DEFAULT_RATELIMIT_INTERVAL`).
+pub const RATELIMIT_INTERVAL_NS: u64 = 5_000_000_000;
+
+static WINDOW_START: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+static WINDOW_COUNT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+static SUPPRESSED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// True if one more I/O-path message may be printed now: at most
+/// [`RATELIMIT_BURST`] per [`RATELIMIT_INTERVAL_NS`] for the whole module,
+/// like C's `DMERR_LIMIT`.  Lock-free, callable from any context.
+pub fn ratelimit() -> bool {
+    use core::sync::atomic::Ordering::Relaxed;
+    let now = super::misc::now_ns();
+    let start = WINDOW_START.load(Relaxed);
+    if now.wrapping_sub(start) >= RATELIMIT_INTERVAL_NS
+        && WINDOW_START.compare_exchange(start, now, Relaxed, Relaxed).is_ok()
+    {
+        WINDOW_COUNT.store(0, Relaxed);
+        let missed = SUPPRESSED.swap(0, Relaxed);
+        if missed != 0 {
+            emit(WARN, format_args!("{missed} messages suppressed"));
+        }
+    }
+    if WINDOW_COUNT.fetch_add(1, Relaxed) < RATELIMIT_BURST {
+        true
+    } else {
+        SUPPRESSED.fetch_add(1, Relaxed);
+        false
+    }
+}
+
+/// [`dm_err!`] limited by [`ratelimit`], for messages the I/O path can
+/// produce at high rates (C's `DMERR_LIMIT`).
+#[macro_export]
+macro_rules! dm_err_limit {
+    ($($arg:tt)*) => {
+        if $crate::dm::print::ratelimit() {
+            $crate::dm::print::emit($crate::dm::print::ERR, format_args!($($arg)*))
+        }
+    };
+}
+
+/// [`dm_info!`] limited by [`ratelimit`] (C's `DMINFO_LIMIT`).
+#[macro_export]
+macro_rules! dm_info_limit {
+    ($($arg:tt)*) => {
+        if $crate::dm::print::ratelimit() {
+            $crate::dm::print::emit($crate::dm::print::INFO, format_args!($($arg)*))
+        }
+    };
+}

@@ -126,7 +126,7 @@ impl State {
             }
             Route::Spare(index) => {
                 let Some(base) = self.layout.spare_block_sector(index) else {
-                    dm_err!("block {first} maps to spare {index}, outside the spare area");
+                    crate::dm_err_limit!("block {first} maps to spare {index}, outside the spare area");
                     return MapResult::Kill;
                 };
                 if last > first {
@@ -244,7 +244,7 @@ impl Target for RemapTarget {
             self.writes_in_flight.fetch_sub(1, Ordering::AcqRel);
         }
         if *status != 0 && crate::dm::param::get(&params::dm_remap_debug) >= 2 {
-            crate::dm_info!(
+            crate::dm_info_limit!(
                 "{:?} of {} bytes at sector {} failed (status {})",
                 io.bio().op(),
                 io.bio().size(),

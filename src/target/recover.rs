@@ -8,7 +8,6 @@
 
 use super::State;
 use crate::dm::{Bio, SavedIter};
-use crate::dm_err;
 use crate::engine::{IoTarget, PolicyError, RemapTicket, Route};
 
 /// `BLK_STS_IOERR`.
@@ -54,7 +53,7 @@ pub(super) fn failed_write(s: &State, bio: &Bio, saved: &SavedIter, rel: u64, fu
     }
     if worker.engine.needs_commit() {
         if let Err(e) = worker.engine.commit() {
-            dm_err!("metadata commit after write error failed: {}", e.as_str());
+            crate::dm_err_limit!("metadata commit after write error failed: {}", e.as_str());
             ok = false;
         }
     }
@@ -79,7 +78,7 @@ fn remap_block(
         let t = match ticket {
             Ok(t) => t,
             Err(e) => {
-                dm_err!("write error on block {block} not remapped: {}", e.as_str());
+                crate::dm_err_limit!("write error on block {block} not remapped: {}", e.as_str());
                 return false;
             }
         };
@@ -89,18 +88,18 @@ fn remap_block(
                 return match worker.engine.complete_remap(t) {
                     Ok(()) => {
                         if crate::dm::param::get(&super::params::dm_remap_debug) >= 1 {
-                            crate::dm_info!("block {block} remapped to spare block {}", t.spare);
+                            crate::dm_info_limit!("block {block} remapped to spare block {}", t.spare);
                         }
                         true
                     }
                     Err(e) => {
-                        dm_err!("remap of block {block}: {}", e.as_str());
+                        crate::dm_err_limit!("remap of block {block}: {}", e.as_str());
                         false
                     }
                 };
             }
             Err(e) => {
-                dm_err!("spare block {} failed ({}); trying another", t.spare, e.0);
+                crate::dm_err_limit!("spare block {} failed ({}); trying another", t.spare, e.0);
                 let _ = worker.engine.fail_remap(t, true);
                 ticket = worker.engine.begin_remap(block, true);
             }
