@@ -94,13 +94,13 @@ impl<T: WorkItem> Deref for WorkBox<T> {
 
 impl<T: WorkItem> Drop for WorkBox<T> {
     fn drop(&mut self) {
-        // SAFETY: after cancel_work_sync the work is neither queued nor
-        // running and nobody can queue it again (we own the only handle);
-        // destroy_workqueue then frees the (drained) queue.  `data` is
-        // dropped afterwards, with the KzBox.
-        unsafe {
-            bindings::cancel_work_sync(self.inner.work.get());
-            bindings::destroy_workqueue(self.inner.wq);
-        }
+        // After cancel_work_sync the work is neither queued nor running and
+        // nobody can queue it again (we own the only handle); the queue is
+        // then drained and freed.  `data` is dropped afterwards, with the
+        // KzBox.
+        // SAFETY: the work item was initialised in `new` and is alive.
+        unsafe { bindings::cancel_work_sync(self.inner.work.get()) };
+        // SAFETY: allocated in `new`; no work can be queued on it any more.
+        unsafe { bindings::destroy_workqueue(self.inner.wq) };
     }
 }
