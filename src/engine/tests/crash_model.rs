@@ -308,13 +308,7 @@ fn run(actions: &[Action]) {
     harness.engine.commit().unwrap();
     drop(harness);
     let mut memory = Memory::new(req);
-    let engine = Engine::open(
-        &mut device,
-        memory.engine_memory(),
-        &expected(MAIN_SECTORS, SPARE_SECTORS),
-        config(),
-    )
-    .unwrap();
+    let engine = memory.open_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
     assert_eq!(engine_state(&engine), final_state);
 }
 

@@ -62,13 +62,7 @@ fn write_error_remap_survives_reopen() {
     drop(engine);
 
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
-    let engine = Engine::open(
-        &mut device,
-        memory.engine_memory(),
-        &expected(MAIN_SECTORS, SPARE_SECTORS),
-        config(),
-    )
-    .unwrap();
+    let engine = memory.open_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
     assert_eq!(engine.table().route_read(5), Route::Spare(ticket.spare));
     assert!(engine.status().generation > generation);
     assert_eq!(engine.status().spare_used, 1);
@@ -114,15 +108,7 @@ fn pending_block_is_remapped_by_whole_write_and_never_served_stale() {
 fn failing_spares_are_retired_and_never_reused() {
     let mut device = MemDevice::new(SPARE_SECTORS);
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
-    let mut engine = Engine::format(
-        &mut device,
-        memory.engine_memory(),
-        binding(MAIN_SECTORS),
-        SPARE_SECTORS,
-        params(16),
-        config(),
-    )
-    .unwrap();
+    let mut engine = memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
     let first = engine.on_write_error(1, IoTarget::Main, true).unwrap();
     engine.fail_remap(first, true).unwrap();
     let second = engine.begin_remap(1, true).unwrap();
@@ -240,15 +226,7 @@ fn many_commits_cycle_through_generations() {
 fn multi_block_commit_replays_from_log() {
     let mut device = MemDevice::new(SPARE_SECTORS);
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
-    let mut engine = Engine::format(
-        &mut device,
-        memory.engine_memory(),
-        binding(MAIN_SECTORS),
-        SPARE_SECTORS,
-        params(16),
-        config(),
-    )
-    .unwrap();
+    let mut engine = memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
     for block in 0..600u64 {
         engine.on_read_error(block % 300, IoTarget::Main).unwrap();
         engine.on_read_ok(block % 300).unwrap();
@@ -338,15 +316,7 @@ fn spare_region_growth_keeps_remaps_and_adds_blocks() {
     let grown_sectors = SPARE_SECTORS * 4;
     let mut device = MemDevice::new(grown_sectors);
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
-    let mut engine = Engine::format(
-        &mut device,
-        memory.engine_memory(),
-        binding(MAIN_SECTORS),
-        SPARE_SECTORS,
-        params(16),
-        config(),
-    )
-    .unwrap();
+    let mut engine = memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
     let ticket = engine.on_write_error(77, IoTarget::Main, true).unwrap();
     engine.complete_remap(ticket).unwrap();
     engine.on_read_error(78, IoTarget::Main).unwrap();
@@ -391,15 +361,7 @@ fn spare_region_growth_keeps_remaps_and_adds_blocks() {
 fn scanner_cursor_is_persisted() {
     let mut device = MemDevice::new(SPARE_SECTORS);
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
-    let mut engine = Engine::format(
-        &mut device,
-        memory.engine_memory(),
-        binding(MAIN_SECTORS),
-        SPARE_SECTORS,
-        params(16),
-        config(),
-    )
-    .unwrap();
+    let mut engine = memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
     engine.scan_window(0, 0);
     let window = engine.scan_window(1_000_000_000, 300).unwrap();
     assert_eq!((window.start, window.count), (0, 300));
@@ -410,13 +372,7 @@ fn scanner_cursor_is_persisted() {
     engine.commit().unwrap();
     drop(engine);
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
-    let mut engine = Engine::open(
-        &mut device,
-        memory.engine_memory(),
-        &expected(MAIN_SECTORS, SPARE_SECTORS),
-        config(),
-    )
-    .unwrap();
+    let mut engine = memory.open_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
     assert_eq!(engine.status().scanner_cursor, 300);
     assert_eq!(engine.table().route_read(10), Route::Spare(ticket.spare));
     engine.scan_window(0, 0);
@@ -427,15 +383,7 @@ fn scanner_cursor_is_persisted() {
 fn metadata_write_failure_enters_failed_mode() {
     let mut device = MemDevice::new(SPARE_SECTORS);
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
-    let mut engine = Engine::format(
-        &mut device,
-        memory.engine_memory(),
-        binding(MAIN_SECTORS),
-        SPARE_SECTORS,
-        params(16),
-        config(),
-    )
-    .unwrap();
+    let mut engine = memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
     engine.device_mut().fail_after_writes = Some(0);
     let ticket = engine.on_write_error(3, IoTarget::Main, true).unwrap();
     engine.complete_remap(ticket).unwrap();
@@ -456,15 +404,7 @@ fn metadata_write_failure_enters_failed_mode() {
 fn reformat_after_wiping_superblocks_disowns_the_old_log() {
     let mut device = MemDevice::new(SPARE_SECTORS);
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
-    let mut engine = Engine::format(
-        &mut device,
-        memory.engine_memory(),
-        binding(MAIN_SECTORS),
-        SPARE_SECTORS,
-        params(16),
-        config(),
-    )
-    .unwrap();
+    let mut engine = memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
     // Generation-0 log commits straight after format.
     let ticket = engine.on_write_error(5, IoTarget::Main, true).unwrap();
     engine.complete_remap(ticket).unwrap();
@@ -481,15 +421,7 @@ fn reformat_after_wiping_superblocks_disowns_the_old_log() {
 fn tickets_are_redeemed_exactly_once() {
     let mut device = MemDevice::new(SPARE_SECTORS);
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
-    let mut engine = Engine::format(
-        &mut device,
-        memory.engine_memory(),
-        binding(MAIN_SECTORS),
-        SPARE_SECTORS,
-        params(16),
-        config(),
-    )
-    .unwrap();
+    let mut engine = memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
     let a = engine.begin_remap(1, true).unwrap();
     let b = engine.begin_remap(2, true).unwrap();
     assert_eq!(engine.begin_remap(1, true), Err(PolicyError::Busy));

@@ -108,13 +108,7 @@ fn documented_offsets_match_encoded_blocks() {
     );
     // Generation 1 (slot B) with one commit holding every record op.
     let mut memory = Memory::new(req);
-    let mut engine = Engine::open(
-        &mut device,
-        memory.engine_memory(),
-        &expected(MAIN_SECTORS, SPARE_SECTORS),
-        config(),
-    )
-    .unwrap();
+    let mut engine = memory.open_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
     let remap = engine.on_write_error(5, IoTarget::Main, true).unwrap(); // no record yet
     engine.complete_remap(remap).unwrap(); // 0: remap 5 -> s
     engine.on_read_error(9, IoTarget::Main).unwrap(); // 1: pending 9
@@ -235,13 +229,7 @@ fn documented_offsets_match_encoded_blocks() {
 
     // Reopen: generation 2 writes a snapshot into area A.
     let mut memory = Memory::new(req);
-    let engine = Engine::open(
-        &mut device,
-        memory.engine_memory(),
-        &expected(MAIN_SECTORS, SPARE_SECTORS),
-        config(),
-    )
-    .unwrap();
+    let engine = memory.open_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
     let superblock = *engine.superblock();
     drop(engine);
     let image = device.durable.clone();

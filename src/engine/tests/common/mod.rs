@@ -226,6 +226,41 @@ impl Memory {
         EngineMemory::borrowed(&self.table, &mut self.bitmaps, &mut self.buffer)
     }
 
+    /// Formats `device` for a main device of `main_sectors` with 16 log
+    /// blocks and the test config: the common start of most tests.
+    pub fn format_engine<D: MetaDevice>(
+        &mut self,
+        device: D,
+        main_sectors: u64,
+        spare_sectors: u64,
+    ) -> Engine<BorrowedStorage<'_>, D> {
+        Engine::format(
+            device,
+            self.engine_memory(),
+            binding(main_sectors),
+            spare_sectors,
+            params(16),
+            config(),
+        )
+        .unwrap()
+    }
+
+    /// Opens `device` as the same main/spare pair, with the test config.
+    pub fn open_engine<D: MetaDevice>(
+        &mut self,
+        device: D,
+        main_sectors: u64,
+        spare_sectors: u64,
+    ) -> Engine<BorrowedStorage<'_>, D> {
+        Engine::open(
+            device,
+            self.engine_memory(),
+            &expected(main_sectors, spare_sectors),
+            config(),
+        )
+        .unwrap()
+    }
+
     /// The engine memory plus a reader's own view of the same table words
     /// (as the kernel's map path keeps one), usable while the engine runs.
     pub fn engine_memory_and_view(
