@@ -147,8 +147,7 @@ impl State {
             words[1].store(rel, Ordering::Relaxed);
             words[2].store(saved[1], Ordering::Relaxed);
             words[3].store(saved[2], Ordering::Relaxed);
-            // The saved sector is not needed: `rel` says where the data goes.
-            let _ = saved[0];
+            // saved[0] (the sector) is not kept: `rel` says where the data goes.
             flags |= RECOVERABLE;
             if bio.is_fua() {
                 flags |= FUA;

@@ -13,6 +13,20 @@ dusty_remap() { # dusty_remap NAME [FEATURES...]: remap over dust(ram0) with ram
 
 events() { dmsetup info "$1" | sed -n 's/^Event number: *//p'; }
 
+# holey_disk START LEN: /dev/mapper/holey is a blank ram0 whose sectors
+# START..START+LEN-1 fail every read and write (the `error` target), with
+# ram1 wiped as a blank spare.
+holey_disk() {
+	local start=$1 len=$2 n
+	brd_wipe /dev/ram0
+	spare_wipe /dev/ram1
+	n=$(sectors /dev/ram0)
+	dmsetup create holey --table "0 $start linear /dev/ram0 0
+$start $len error
+$((start + len)) $((n - start - len)) linear /dev/ram0 $((start + len))"
+	dmsetup mknodes holey
+}
+
 test_failed_write_is_remapped_and_succeeds() {
 	dusty_remap w1
 	pattern_file /tmp/p 256 21
@@ -42,14 +56,7 @@ test_only_the_failing_block_of_a_large_write_is_remapped() {
 }
 
 test_persistent_write_errors_on_a_range_survive_recreate() {
-	brd_wipe /dev/ram0
-	spare_wipe /dev/ram1
-	local n
-	n=$(sectors /dev/ram0)
-	dmsetup create holey --table "0 1000 linear /dev/ram0 0
-1000 24 error
-1024 $((n - 1024)) linear /dev/ram0 1024"
-	dmsetup mknodes holey
+	holey_disk 1000 24
 	dm_create w3 "$(remap_table /dev/mapper/holey /dev/ram1)"
 	pattern_file /tmp/p 1024 24
 	dd if=/tmp/p of=/dev/mapper/w3 bs=64k oflag=direct status=none || fail "write failed"
@@ -64,15 +71,8 @@ test_persistent_write_errors_on_a_range_survive_recreate() {
 }
 
 test_spare_exhaustion_passes_the_error_up_and_raises_events() {
-	brd_wipe /dev/ram0
-	spare_wipe /dev/ram1
-	local n
-	n=$(sectors /dev/ram0)
-	dmsetup create holey --table "0 2048 linear /dev/ram0 0
-2048 8192 error
-10240 $((n - 10240)) linear /dev/ram0 10240"
-	dmsetup mknodes holey
-	dm_create w4 "0 $n remap /dev/mapper/holey 0 /dev/ram1 0 2048 2 block_size 4096"
+	holey_disk 2048 8192
+	dm_create w4 "0 $(sectors /dev/ram0) remap /dev/mapper/holey 0 /dev/ram1 0 2048 2 block_size 4096"
 	local total ev
 	total=$(formatted_spare_blocks)
 	[ "$total" -lt 1024 ] || fail "spare too big for this test: $total"
