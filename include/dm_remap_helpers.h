@@ -41,10 +41,10 @@ void dm_remap_spin_lock_init(spinlock_t *lock);
 unsigned long dm_remap_spin_lock_irqsave(spinlock_t *lock);
 void dm_remap_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 
-void dm_remap_init_work(struct work_struct *work, work_func_t func);
-bool dm_remap_queue_work(struct workqueue_struct *wq, struct work_struct *work);
+void dm_remap_init_delayed_work(struct delayed_work *work, work_func_t func);
+bool dm_remap_mod_delayed_work(struct workqueue_struct *wq, struct delayed_work *work, unsigned int msecs);
+bool dm_remap_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *work, unsigned int msecs);
 struct workqueue_struct *dm_remap_alloc_workqueue(const char *name);
-void dm_remap_flush_workqueue(struct workqueue_struct *wq);
 
 u64 dm_remap_ktime_get_ns(void);
 unsigned int dm_remap_bio_sectors(struct bio *bio);

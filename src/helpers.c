@@ -91,25 +91,25 @@ void dm_remap_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
 	spin_unlock_irqrestore(lock, flags);
 }
 
-void dm_remap_init_work(struct work_struct *work, work_func_t func)
+void dm_remap_init_delayed_work(struct delayed_work *work, work_func_t func)
 {
-	INIT_WORK(work, func);
+	INIT_DELAYED_WORK(work, func);
 }
 
-bool dm_remap_queue_work(struct workqueue_struct *wq, struct work_struct *work)
+bool dm_remap_mod_delayed_work(struct workqueue_struct *wq, struct delayed_work *work, unsigned int msecs)
 {
-	return queue_work(wq, work);
+	return mod_delayed_work(wq, work, msecs_to_jiffies(msecs));
+}
+
+bool dm_remap_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *work, unsigned int msecs)
+{
+	return queue_delayed_work(wq, work, msecs_to_jiffies(msecs));
 }
 
 /* I/O completion work of a block device target must not wait on memory. */
 struct workqueue_struct *dm_remap_alloc_workqueue(const char *name)
 {
 	return alloc_workqueue("%s", WQ_MEM_RECLAIM | WQ_UNBOUND, 1, name);
-}
-
-void dm_remap_flush_workqueue(struct workqueue_struct *wq)
-{
-	flush_workqueue(wq);
 }
 
 u64 dm_remap_ktime_get_ns(void)

@@ -231,8 +231,9 @@ impl Bio {
     }
 }
 
-/// A bio whose completion the target took over (its `end_io` returned
-/// [`EndIoResult::Incomplete`](super::EndIoResult::Incomplete)).  It must be
+/// A bio whose completion the target took over in `map`
+/// ([`MapIo::take`](super::MapIo::take)) or `end_io`
+/// ([`EndIo::take`](super::EndIo::take)).  It must be
 /// finished with [`OwnedBio::complete`]; dm core then calls `end_io` again.
 pub struct OwnedBio(core::ptr::NonNull<bindings::bio>);
 
@@ -245,8 +246,10 @@ impl OwnedBio {
     ///
     /// # Safety
     ///
-    /// Only in `end_io`, for a bio for which `end_io` then returns
-    /// `DM_ENDIO_INCOMPLETE` (see `target::EndIo::take`).
+    /// Only in `map`, for a bio for which `map` then returns
+    /// `DM_MAPIO_SUBMITTED` (see `target::MapIo::take`), or in `end_io`, for
+    /// a bio for which `end_io` then returns `DM_ENDIO_INCOMPLETE` (see
+    /// `target::EndIo::take`).
     pub(crate) unsafe fn take(bio: &Bio) -> Self {
         // SAFETY: `bio` is a reference, hence non-null.
         Self(unsafe { core::ptr::NonNull::new_unchecked(bio.as_raw()) })

@@ -63,6 +63,17 @@ impl DmIo {
         if fua {
             opf |= bindings::DM_REMAP_REQ_FUA;
         }
+        self.bio_io(dev, opf, sector, bio)
+    }
+
+    /// Read `sector` of `dev` into the pages the bio's iterator points at,
+    /// synchronously (the bio itself is not submitted).  The caller must
+    /// own the bio.
+    pub fn read_bio(&self, dev: &DmDevice, sector: u64, bio: &super::Bio) -> Result<(), Errno> {
+        self.bio_io(dev, bindings::req_op_REQ_OP_READ | bindings::DM_REMAP_REQ_SYNC, sector, bio)
+    }
+
+    fn bio_io(&self, dev: &DmDevice, opf: u32, sector: u64, bio: &super::Bio) -> Result<(), Errno> {
         let mut mem = bindings::dm_io_memory::default();
         mem.type_ = bindings::dm_io_mem_type_DM_IO_BIO;
         mem.ptr.bio = bio.as_raw();

@@ -38,12 +38,12 @@ pub use bio::{Bio, BioQueue, OwnedBio, ReqOp, SavedIter, PER_BIO_BYTES};
 pub use device::DmDevice;
 pub use dmio::DmIo;
 pub use kvbuf::{KvBuf, KvShared};
-pub use sync::{Mutex, SpinLock};
-pub use work::{WorkBox, WorkItem};
+pub use sync::{Mutex, MutexGuard, SpinLock};
+pub use work::{WorkBox, WorkItem, WorkRef};
 pub use emit::Emitter;
 pub use limits::QueueLimits;
 pub use target::{
-    CtrContext, CtrError, DeviceIterator, EndIo, EndIoResult, MapResult, MessageResult, Registration,
+    CtrContext, CtrError, DeviceIterator, EndIo, EndIoResult, MapIo, MapResult, MessageResult, Registration,
     StatusKind, TableEvent, Target, Ti,
 };
 

@@ -112,3 +112,13 @@ macro_rules! dm_info_limit {
         }
     };
 }
+
+/// [`dm_warn!`] limited by [`ratelimit`] (C's `DMWARN_LIMIT`).
+#[macro_export]
+macro_rules! dm_warn_limit {
+    ($($arg:tt)*) => {
+        if $crate::dm::print::ratelimit() {
+            $crate::dm::print::emit($crate::dm::print::WARN, format_args!($($arg)*))
+        }
+    };
+}

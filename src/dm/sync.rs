@@ -136,3 +136,14 @@ impl<T> Drop for SpinGuard<'_, T> {
         unsafe { bindings::dm_remap_spin_unlock_irqrestore(self.lock.raw.0.get(), self.flags) };
     }
 }
+
+/// Full memory barrier after an atomic read-modify-write, like the kernel's
+/// `smp_mb__after_atomic()`: orders the RMW before later loads.  On x86 a
+/// locked RMW already is a full barrier, so only the compiler is fenced.
+#[inline(always)]
+pub fn mb_after_atomic() {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+    core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+}

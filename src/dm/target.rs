@@ -78,6 +78,32 @@ impl<'a> EndIo<'a> {
     }
 }
 
+/// A bio handed to `map`.  The target redirects it (and returns
+/// [`MapResult::Remapped`]) or takes it over ([`MapIo::take`]) to complete it
+/// later, e.g. from a worker.
+pub struct MapIo<'a> {
+    bio: &'a Bio,
+    taken: &'a core::cell::Cell<bool>,
+}
+
+impl<'a> MapIo<'a> {
+    /// The bio.
+    pub fn bio(&self) -> &'a Bio {
+        self.bio
+    }
+
+    /// Take the bio over: `map` reports `DM_MAPIO_SUBMITTED` whatever it
+    /// returns, and the target must call [`OwnedBio::complete`] (after which
+    /// `end_io` runs).
+    pub fn take(self) -> OwnedBio {
+        self.taken.set(true);
+        // SAFETY: we are in `map` and the trampoline returns
+        // `DM_MAPIO_SUBMITTED` because `taken` is now set: the target owns
+        // the clone until it ends it.
+        unsafe { OwnedBio::take(self.bio) }
+    }
+}
+
 /// The kind of status requested.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatusKind {
@@ -272,8 +298,9 @@ pub trait Target: Sized + Send + Sync {
     /// Construct the target from its table line arguments.
     fn ctr(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result<Self, CtrError>;
 
-    /// Map a bio: redirect it and return [`MapResult::Remapped`], or take it.
-    fn map(&self, ti: &Ti, bio: &Bio) -> MapResult;
+    /// Map a bio: redirect it and return [`MapResult::Remapped`], or take it
+    /// ([`MapIo::take`]).
+    fn map(&self, ti: &Ti, io: MapIo<'_>) -> MapResult;
 
     /// Look at a completed bio; may change `status` (e.g. hide an error the
     /// target recovered from) or take the bio over ([`EndIo::take`]).
@@ -297,6 +324,9 @@ pub trait Target: Sized + Send + Sync {
 
     /// Before suspend: I/O may still arrive.
     fn presuspend(&self, _ti: &Ti) {}
+    /// A suspend that ran [`Target::presuspend`] was cancelled: the device
+    /// stays live.
+    fn presuspend_undo(&self, _ti: &Ti) {}
     /// After suspend: no I/O is in flight and none arrives until resume.
     fn postsuspend(&self, _ti: &Ti) {}
     /// Before resume; an error aborts the resume.
@@ -364,7 +394,12 @@ unsafe extern "C" fn map_trampoline<T: Target>(ti: *mut bindings::dm_target, bio
     // SAFETY: `map` is called between a successful `ctr` and `dtr` with a
     // valid `ti` and a bio clone owned by the target for this call.
     let (t, ti, bio) = unsafe { (state::<T>(ti), Ti::from_raw(ti), Bio::from_raw(bio)) };
-    (match t.map(ti, bio) {
+    let taken = core::cell::Cell::new(false);
+    let result = t.map(ti, MapIo { bio, taken: &taken });
+    if taken.get() {
+        return bindings::DM_MAPIO_SUBMITTED as c_int;
+    }
+    (match result {
         MapResult::Remapped => bindings::DM_MAPIO_REMAPPED,
         MapResult::Submitted => bindings::DM_MAPIO_SUBMITTED,
         MapResult::Kill => bindings::DM_MAPIO_KILL,
@@ -462,6 +497,12 @@ unsafe extern "C" fn presuspend_trampoline<T: Target>(ti: *mut bindings::dm_targ
     t.presuspend(ti);
 }
 
+unsafe extern "C" fn presuspend_undo_trampoline<T: Target>(ti: *mut bindings::dm_target) {
+    // SAFETY: called between `ctr` and `dtr`.
+    let (t, ti) = unsafe { (state::<T>(ti), Ti::from_raw(ti)) };
+    t.presuspend_undo(ti);
+}
+
 unsafe extern "C" fn postsuspend_trampoline<T: Target>(ti: *mut bindings::dm_target) {
     // SAFETY: called between `ctr` and `dtr`.
     let (t, ti) = unsafe { (state::<T>(ti), Ti::from_raw(ti)) };
@@ -511,6 +552,7 @@ impl<T: Target> Registration<T> {
             map: Some(map_trampoline::<T>),
             end_io: Some(end_io_trampoline::<T>),
             presuspend: Some(presuspend_trampoline::<T>),
+            presuspend_undo: Some(presuspend_undo_trampoline::<T>),
             postsuspend: Some(postsuspend_trampoline::<T>),
             preresume: Some(preresume_trampoline::<T>),
             resume: Some(resume_trampoline::<T>),

@@ -807,6 +807,16 @@ impl<S: Storage, D: MetaDevice> Engine<S, D> {
         Ok(())
     }
 
+    /// Records the scanner cursor now (e.g. when a scan is stopped), so a
+    /// later load resumes exactly here; takes effect at the next commit.
+    pub fn checkpoint_scan(&mut self) -> Result<(), PolicyError> {
+        if self.store.has_failed() {
+            return Err(PolicyError::Metadata(MetaError::Failed));
+        }
+        let position = self.scanner.checkpoint();
+        self.record(Record::ScannerCursor { position })
+    }
+
     /// Changes the scanner rate.
     pub fn set_scan_rate(&mut self, blocks_per_second: u64, burst: u64) {
         self.config.scan_rate = blocks_per_second;

@@ -47,5 +47,5 @@ pub use engine::{BorrowedStorage, Config, Engine, EngineMemory, MemoryRequiremen
 pub use error::{MetaError, PolicyError, SuperblockSlot};
 pub use layout::{DeviceBinding, Expected, FormatParams, Layout, LayoutError};
 pub use policy::{Event, IoTarget, Mode, ReadErrorAction, RemapTicket, Status};
-pub use scanner::Scanner;
+pub use scanner::{ScanWindow, Scanner};
 pub use table::{Entry, RemapTable, Route, TableError, TableWriter};

@@ -123,6 +123,13 @@ impl Scanner {
         }
     }
 
+    /// Marks the current cursor as recorded (the caller records it) and
+    /// returns it.
+    pub fn checkpoint(&mut self) -> u64 {
+        self.checkpointed = self.cursor;
+        self.cursor
+    }
+
     /// Moves the cursor past `count` scanned blocks, wrapping to 0 at the
     /// end of the device. Returns true when the cursor should be recorded
     /// in the metadata (every `checkpoint_blocks` blocks and on wrap).

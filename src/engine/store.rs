@@ -280,8 +280,14 @@ impl<U: DerefMut<Target = [u8]>, D: MetaDevice> Store<U, D> {
         if self.buffered == 0 {
             return self.snapshot(None, state);
         }
+        // Flush first: data the caller wrote to spare blocks for these
+        // remaps must be stable before the block that ends the commit (and
+        // so publishes the remaps) can be.
         let result = self
-            .write_log_block(true)
+            .device
+            .flush()
+            .map_err(MetaError::from)
+            .and_then(|()| self.write_log_block(true))
             .and_then(|()| self.device.flush().map_err(MetaError::from));
         self.guard(result)?;
         self.position.next_commit += 1;

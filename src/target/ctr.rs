@@ -15,7 +15,7 @@ use crate::engine::{
 };
 use crate::{dm_err, dm_info, dm_warn};
 use core::ffi::CStr;
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicBool, AtomicU64};
 
 /// Bytes of the engine's I/O buffer (two metadata blocks).
 const ENGINE_BUFFER: usize = 8192;
@@ -166,7 +166,9 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
     let config = Config {
         observe_only: line.features.no_auto_remap || param::get(&params::real_device_mode) == 0,
         read_retries: line.features.read_retries.unwrap_or(DEFAULT_READ_RETRIES),
-        scan_rate: line.features.scan_rate.unwrap_or(0),
+        scan_rate: line.features.scan_rate.unwrap_or(super::scan::DEFAULT_SCAN_RATE),
+        // A worker run may scan up to 8 full windows.
+        scan_burst: super::scan::WINDOWS_PER_RUN * super::scan::WINDOW_BLOCKS,
         ..Config::default()
     };
 
@@ -247,9 +249,11 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
     };
 
     let layout = *engine.layout();
+    let scan = super::scan::ScanControl::new(engine.status().scanner_cursor);
     let worker = Worker {
         engine,
         block_buf: KvBuf::new(block_size as usize).map_err(|_| nomem())?,
+        scan,
     };
     ctx.set_num_flush_bios(2);
     ctx.set_num_discard_bios(1);
@@ -267,8 +271,11 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
         layout,
         table,
         worker: Mutex::new(worker).map_err(|_| nomem())?,
-        failed_writes: SpinLock::new(BioQueue::default()).map_err(|_| nomem())?,
-        writes_in_flight: AtomicU64::new(0),
+        deferred: SpinLock::new(BioQueue::default()).map_err(|_| nomem())?,
+        writes_in_flight: [AtomicU64::new(0), AtomicU64::new(0)],
+        write_epoch: AtomicU64::new(0),
+        // Until the first resume.
+        suspended: AtomicBool::new(true),
         events: ctx.table_event(),
     })
 }

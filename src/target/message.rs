@@ -8,7 +8,9 @@ use super::table::parse_u64;
 use super::{RemapTarget, Worker};
 use crate::dm::{Args, Emitter, Errno, MessageResult, Ti};
 use crate::dm_err;
-use crate::engine::RemapTicket;
+use super::copy::CopyError;
+use super::scan;
+use crate::engine::IoTarget;
 use core::fmt::Write;
 
 const HELP: &str = concat!(
@@ -18,6 +20,8 @@ const HELP: &str = concat!(
     "  remap <block>        copy block <block> to a spare block and remap it\n",
     "  commit               write the metadata now\n",
     "  reset_stats          zero the read and write error counters\n",
+    "  scan start           start (or continue) a background scan pass now\n",
+    "  scan stop            hold the background scanner (cursor is kept)\n",
 );
 
 fn invalid(what: core::fmt::Arguments<'_>) -> Result<MessageResult, Errno> {
@@ -49,7 +53,7 @@ pub(super) fn handle(t: &RemapTarget, _ti: &Ti, args: &mut Args<'_>, out: &mut E
         }
         "list" => {
             no_args("list")?;
-            let worker = t.worker.lock();
+            let worker = t.lock_worker();
             for (block, entry) in worker.engine.entries() {
                 let _ = match entry.spare() {
                     Some(spare) => writeln!(out, "R {block} {spare}"),
@@ -61,7 +65,7 @@ pub(super) fn handle(t: &RemapTarget, _ti: &Ti, args: &mut Args<'_>, out: &mut E
         }
         "commit" => {
             no_args("commit")?;
-            let mut worker = t.worker.lock();
+            let mut worker = t.lock_worker();
             worker.engine.commit().map_err(|e| {
                 dm_err!("message: commit failed: {}", e.as_str());
                 Errno::EIO
@@ -70,7 +74,7 @@ pub(super) fn handle(t: &RemapTarget, _ti: &Ti, args: &mut Args<'_>, out: &mut E
         }
         "reset_stats" => {
             no_args("reset_stats")?;
-            t.worker.lock().engine.reset_error_counters();
+            t.lock_worker().engine.reset_error_counters();
             Ok(MessageResult::Done)
         }
         "remap" => {
@@ -84,7 +88,7 @@ pub(super) fn handle(t: &RemapTarget, _ti: &Ti, args: &mut Args<'_>, out: &mut E
             let Some(block) = block else {
                 return invalid(format_args!("'remap': block is not a decimal number"));
             };
-            let mut worker = t.worker.lock();
+            let mut worker = t.lock_worker();
             let main_blocks = worker.engine.main_blocks();
             if block >= main_blocks {
                 return invalid(format_args!("'remap': block {block} is beyond the last block {}", main_blocks.saturating_sub(1)));
@@ -93,55 +97,57 @@ pub(super) fn handle(t: &RemapTarget, _ti: &Ti, args: &mut Args<'_>, out: &mut E
             t.raise_events(&mut worker);
             result.map(|()| MessageResult::Done)
         }
+        "scan" => {
+            let what = match (extra, args.next_str()) {
+                (1, Some(Ok(what))) => what,
+                _ => return invalid(format_args!("'scan' takes one argument: start or stop")),
+            };
+            let mut worker = t.lock_worker();
+            match what {
+                "start" => {
+                    if let Err(why) = scan::start(&mut worker) {
+                        return invalid(format_args!("scan start: {why}"));
+                    }
+                    drop(worker);
+                    t.state.work_ref().queue();
+                }
+                "stop" => scan::stop(&mut worker).map_err(|e| {
+                    dm_err!("message: scan stop: cursor not recorded: {}", e.as_str());
+                    Errno::EIO
+                })?,
+                other => return invalid(format_args!("'scan {other}': expected start or stop")),
+            }
+            Ok(MessageResult::Done)
+        }
         other => invalid(format_args!("unknown command '{other}'; try 'help'")),
     }
 }
 
-/// Copy `block` from main to a new spare block and remap it, durably.
+/// Copy `block` from where it lives to a new spare block and remap it,
+/// durably.  A block whose data cannot be read becomes pending: the next
+/// write to it remaps it.
 fn manual_remap(t: &RemapTarget, worker: &mut Worker, block: u64) -> Result<(), Errno> {
     let ticket = worker.engine.begin_remap(block, true).map_err(|e| {
         dm_err!("message: remap {block}: {}", e.as_str());
-        match e {
-            crate::engine::PolicyError::Busy => Errno::EBUSY,
-            crate::engine::PolicyError::SpareExhausted => Errno::ENOSPC,
-            _ => Errno::EINVAL,
+        CopyError::Policy(e).errno()
+    })?;
+    let from = match worker.engine.table().get(block).and_then(|entry| entry.spare()) {
+        Some(spare) => IoTarget::Spare(spare),
+        None => IoTarget::Main,
+    };
+    match t.copy_remap(worker, ticket) {
+        Ok(()) => Ok(()),
+        Err(CopyError::Unreadable(_)) => {
+            let pending = worker.engine.on_read_error(block, from).is_ok() && worker.engine.commit().is_ok();
+            dm_err!(
+                "message: remap {block}: its data cannot be read; {}",
+                if pending { "pending until rewritten" } else { "not remapped" }
+            );
+            Err(Errno::EIO)
         }
-    })?;
-    // The block is busy now: new I/O to it waits.  Let writes that were
-    // already on their way to main land before copying.
-    if let Err(e) = t.drain_writes() {
-        dm_err!("message: remap {block}: writes to the device did not drain; try again");
-        let _ = worker.engine.fail_remap(ticket, false);
-        return Err(e);
+        Err(e) => {
+            dm_err!("message: remap {block}: {}; not remapped", e.text());
+            Err(e.errno())
+        }
     }
-    if let Err(e) = copy_to_spare(t, worker, &ticket) {
-        let _ = worker.engine.fail_remap(ticket, e.1);
-        return Err(e.0);
-    }
-    worker.engine.complete_remap(ticket).map_err(|e| {
-        dm_err!("message: remap {block}: {}", e.as_str());
-        Errno::EIO
-    })?;
-    worker.engine.commit().map_err(|e| {
-        dm_err!("message: remap {block}: metadata commit failed: {}", e.as_str());
-        Errno::EIO
-    })
-}
-
-/// Read the block from main and write it to its new spare block.  The
-/// error's flag says whether the spare (rather than main) failed.
-fn copy_to_spare(t: &RemapTarget, worker: &mut Worker, ticket: &RemapTicket) -> Result<(), (Errno, bool)> {
-    let Worker { engine, block_buf } = worker;
-    let from = t.main_offset + (ticket.block << t.block_shift);
-    let meta = engine.device_mut();
-    meta.io().read(&t.main, from, block_buf).map_err(|e| {
-        dm_err!("message: remap {}: main block unreadable ({}); not remapped", ticket.block, e.0);
-        (Errno::EIO, false)
-    })?;
-    let to = t.spare_offset + ticket.spare_sector;
-    meta.io().write(&t.spare, to, block_buf, false).map_err(|e| {
-        dm_err!("message: remap {}: spare write failed ({})", ticket.block, e.0);
-        (Errno::EIO, true)
-    })?;
-    Ok(())
 }

@@ -5,37 +5,45 @@
 //!
 //! Bios are routed block by block through the engine's lock-free remap
 //! table: unremapped ranges go to the main device, remapped blocks to their
-//! spare block.  A write that fails is taken over in `end_io` and handed to
-//! the worker ([`recover`]), which remaps the failing blocks and commits the
-//! metadata before the write is completed successfully.
+//! spare block.  Everything that needs the engine runs on the target's
+//! worker ([`State::run`]): reads and writes that failed are taken over in
+//! `end_io` ([`recover`]), writes to pending blocks are taken over in `map`,
+//! and the background scanner ([`scan`]) runs between them.  A bio the
+//! worker finishes is acknowledged only after the metadata that its result
+//! depends on is committed.
 
+mod copy;
 mod ctr;
 mod message;
 pub mod meta;
 pub mod params;
 mod recover;
+mod scan;
 mod status;
 pub mod table;
 
 use crate::dm::{
     Args, Bio, BioQueue, CtrContext, CtrError, DeviceIterator, DmDevice, Emitter, EndIo, EndIoResult, Errno, KvBuf,
-    KvShared, MapResult, MessageResult, Mutex, QueueLimits, ReqOp, SavedIter, SpinLock, StatusKind, TableEvent,
-    Target, Ti, WorkBox, WorkItem,
+    KvShared, MapIo, MapResult, MessageResult, Mutex, MutexGuard, OwnedBio, QueueLimits, ReqOp, SavedIter, SpinLock,
+    StatusKind, TableEvent, Target, Ti, WorkBox, WorkItem, WorkRef,
 };
 use crate::dm_err;
 use crate::engine::{Engine, Layout, RemapTable, Route};
 use core::ffi::CStr;
 use core::ops::Deref;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use meta::{KernelStorage, SpareMeta};
 use table::Features;
 
-/// The engine with the buffer used to copy block data, behind one mutex.
+/// The engine with the buffer used to copy block data and the scanner's
+/// state, behind one mutex.
 pub struct Worker {
     /// The remap engine (metadata, policy).
     pub engine: Engine<KernelStorage, SpareMeta>,
     /// One remap block of data, for copies between main and spare.
     pub block_buf: KvBuf<u8>,
+    /// Background scanner: read buffer and control state.
+    pub scan: scan::ScanControl,
 }
 
 /// Everything a `remap` target shares between its hooks and its worker.
@@ -54,11 +62,15 @@ pub struct State {
     /// Second handle to the engine's table words, read lock-free by `map`.
     table: KvShared<AtomicU64>,
     worker: Mutex<Worker>,
-    /// Writes that failed, waiting for the worker (filled in `end_io`).
-    failed_writes: SpinLock<BioQueue>,
-    /// Writes currently in flight to the main device, so that a block can
-    /// be copied only after writes that raced with marking it busy landed.
-    writes_in_flight: AtomicU64,
+    /// Bios the worker must finish (filled by `map` and `end_io`).
+    deferred: SpinLock<BioQueue>,
+    /// Writes in flight to the main device, counted per epoch so that a
+    /// block marked busy can be copied once the writes that may have been
+    /// routed before the mark have landed (see [`State::drain_writes`]).
+    writes_in_flight: [AtomicU64; 2],
+    write_epoch: AtomicU64,
+    /// Set from presuspend to resume: the scanner issues no I/O.
+    suspended: AtomicBool,
     events: TableEvent,
 }
 
@@ -74,26 +86,63 @@ impl Deref for RemapTarget {
     }
 }
 
-/// Per-bio data, word 0: flags.
+/// Per-bio data, word 0: flags.  The write was counted in
+/// `writes_in_flight[EPOCH bit]`.
 const COUNTED_WRITE: u64 = 1;
-/// The bio is a write whose failure the worker can recover from.
+/// The bio is a read or write whose failure the worker can recover from.
 const RECOVERABLE: u64 = 2;
-/// The worker finished the bio; its second `end_io` must leave it alone.
+/// The worker finished the bio; its `end_io` must leave it alone.
 const HANDLED: u64 = 4;
 /// The write carried REQ_FUA.
 const FUA: u64 = 8;
+/// The write goes to a pending block: `map` handed it to the worker.
+const PENDING_WRITE: u64 = 16;
+/// Which `writes_in_flight` counter a counted write is in.
+const EPOCH: u64 = 32;
 
 impl State {
     fn table(&self) -> RemapTable<'_> {
         RemapTable::view(&self.table).unwrap_or_else(RemapTable::empty)
     }
 
+    /// Lock the worker state.  Applies `real_device_mode` first, so the
+    /// parameter is live.
+    fn lock_worker(&self) -> MutexGuard<'_, Worker> {
+        let mut worker = self.worker.lock();
+        let observe_only = self.features.no_auto_remap || crate::dm::param::get(&params::real_device_mode) == 0;
+        if worker.engine.config().observe_only != observe_only {
+            worker.engine.set_observe_only(observe_only);
+            self.raise_events(&mut worker);
+        }
+        worker
+    }
+
+    /// Count a write to main in the current epoch; returns its flags.  The
+    /// count is taken *before* the table is read (see `drain_writes`).
+    fn count_write(&self) -> u64 {
+        let epoch = self.write_epoch.load(Ordering::SeqCst) & 1;
+        self.writes_in_flight[epoch as usize].fetch_add(1, Ordering::SeqCst);
+        crate::dm::sync::mb_after_atomic();
+        COUNTED_WRITE | if epoch == 1 { EPOCH } else { 0 }
+    }
+
+    fn uncount_write(&self, flags: u64) {
+        if flags & COUNTED_WRITE != 0 {
+            let epoch = usize::from(flags & EPOCH != 0);
+            self.writes_in_flight[epoch].fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
     /// Route a data bio: split it at the first block whose route differs
     /// from its first block's, and send it where that block lives.
-    fn map_data(&self, ti: &Ti, bio: &Bio) -> MapResult {
+    fn map_data(&self, ti: &Ti, io: MapIo<'_>, work: &WorkRef<'_>) -> MapResult {
+        let bio = io.bio();
         let rel = bio.sector() - ti.begin();
         let op = bio.op();
         let is_write = !matches!(op, ReqOp::Read);
+        // Counted before the lookup: a block marked busy after this point
+        // waits for this write before it is copied.
+        let mut flags = if is_write { self.count_write() } else { 0 };
         let table = self.table();
         let route = |block| {
             if is_write {
@@ -105,24 +154,22 @@ impl State {
         let first = rel >> self.block_shift;
         let last = (rel + bio.sectors() - 1) >> self.block_shift;
         let first_route = if table.is_empty() { Route::Main } else { route(first) };
-        let target = match first_route {
-            // Pending blocks still live on main: reads get the honest error
-            // (or the data, if the sector recovered).
-            Route::Main | Route::Remap => {
+        if !matches!(first_route, Route::Main) {
+            self.uncount_write(flags);
+            flags = 0;
+        }
+        match first_route {
+            Route::Main => {
                 if !table.is_empty() {
                     for block in first + 1..=last {
-                        if !matches!(route(block), Route::Main | Route::Remap) {
+                        if !matches!(route(block), Route::Main) {
                             bio.accept_partial(((block << self.block_shift) - rel) as u32);
                             break;
                         }
                     }
                 }
-                if is_write {
-                    self.writes_in_flight.fetch_add(1, Ordering::AcqRel);
-                }
                 bio.set_dev(&self.main);
                 bio.set_sector(self.main_offset + rel);
-                if is_write { COUNTED_WRITE } else { 0 }
             }
             Route::Spare(index) => {
                 let Some(base) = self.layout.spare_block_sector(index) else {
@@ -134,34 +181,69 @@ impl State {
                 }
                 bio.set_dev(&self.spare);
                 bio.set_sector(self.spare_offset + base + (rel - (first << self.block_shift)));
-                0
+            }
+            // A pending block (its last read failed): a data write remaps
+            // it, in the worker.  Discards and write-zeroes stay on main.
+            Route::Remap if matches!(op, ReqOp::Write) => {
+                if last > first {
+                    bio.accept_partial((((first + 1) << self.block_shift) - rel) as u32);
+                }
+                self.remember(bio, rel, PENDING_WRITE);
+                self.defer(io.take(), work);
+                return MapResult::Submitted;
+            }
+            Route::Remap => {
+                bio.set_dev(&self.main);
+                bio.set_sector(self.main_offset + rel);
             }
             // A remap of this block is in progress: dm core retries shortly.
             Route::Defer => return MapResult::Requeue,
-        };
-        let mut flags = target;
-        if matches!(op, ReqOp::Write) {
-            // Remember where the data is, in case the write fails.
-            let words = bio.per_bio();
-            let saved = bio.save_iter().to_words();
-            words[1].store(rel, Ordering::Relaxed);
-            words[2].store(saved[1], Ordering::Relaxed);
-            words[3].store(saved[2], Ordering::Relaxed);
-            // saved[0] (the sector) is not kept: `rel` says where the data goes.
-            flags |= RECOVERABLE;
-            if bio.is_fua() {
-                flags |= FUA;
-            }
         }
-        bio.per_bio()[0].store(flags, Ordering::Relaxed);
+        if matches!(op, ReqOp::Read | ReqOp::Write) {
+            // Remember where the data is, in case the I/O fails.
+            self.remember(bio, rel, flags | RECOVERABLE);
+        } else {
+            bio.per_bio()[0].store(flags, Ordering::Relaxed);
+        }
         MapResult::Remapped
     }
 
-    /// Wait until every write that was in flight to main has completed
-    /// (bounded), so a block marked busy can be copied safely.
+    /// Store the flags, the target-relative sector and the data iterator
+    /// in the bio's per-bio data, for the worker.
+    fn remember(&self, bio: &Bio, rel: u64, mut flags: u64) {
+        if bio.is_fua() {
+            flags |= FUA;
+        }
+        let words = bio.per_bio();
+        let saved = bio.save_iter().to_words();
+        words[1].store(rel, Ordering::Relaxed);
+        words[2].store(saved[1], Ordering::Relaxed);
+        words[3].store(saved[2], Ordering::Relaxed);
+        // saved[0] (the sector) is not kept: `rel` says where the data goes.
+        words[0].store(flags, Ordering::Relaxed);
+    }
+
+    /// Hand a bio to the worker.
+    fn defer(&self, bio: OwnedBio, work: &WorkRef<'_>) {
+        self.deferred.lock().push(bio);
+        work.queue();
+    }
+
+    /// Wait until every write to main that may have been routed before
+    /// the caller marked a block busy has completed (bounded), so the
+    /// block can be copied safely.  Call with the worker locked (one drain
+    /// at a time), after the busy mark.
+    ///
+    /// Writers count themselves in the current epoch's counter and then
+    /// read the table; the drainer marks the block busy, flips the epoch
+    /// and waits for the old epoch's counter to empty.  Either a writer's
+    /// count is seen here, or the writer sees the busy mark.  Writes of the
+    /// new epoch cannot starve the wait.
     fn drain_writes(&self) -> Result<(), Errno> {
+        core::sync::atomic::fence(Ordering::SeqCst);
+        let old = (self.write_epoch.fetch_add(1, Ordering::SeqCst) & 1) as usize;
         for _ in 0..5000 {
-            if self.writes_in_flight.load(Ordering::Acquire) == 0 {
+            if self.writes_in_flight[old].load(Ordering::SeqCst) == 0 {
                 return Ok(());
             }
             crate::dm::misc::sleep_ms(1);
@@ -190,23 +272,36 @@ impl State {
             }
         }
     }
+
+    /// Finish one bio handed to the worker.
+    fn finish(&self, bio: OwnedBio) {
+        let words = bio.bio().per_bio();
+        let flags = words[0].load(Ordering::Relaxed);
+        let saved = SavedIter::from_words([0, words[2].load(Ordering::Relaxed), words[3].load(Ordering::Relaxed)]);
+        let rel = words[1].load(Ordering::Relaxed);
+        let fua = flags & FUA != 0;
+        let status = if flags & PENDING_WRITE != 0 {
+            recover::pending_write(self, bio.bio(), &saved, rel, fua)
+        } else if matches!(bio.bio().op(), ReqOp::Read) {
+            recover::failed_read(self, bio.bio(), &saved, rel)
+        } else {
+            recover::failed_write(self, bio.bio(), &saved, rel, fua)
+        };
+        words[0].fetch_or(HANDLED, Ordering::Relaxed);
+        bio.bio().restore_iter(&saved);
+        bio.complete(status);
+    }
 }
 
 impl WorkItem for State {
-    fn run(&self) {
+    fn run(&self, work: &WorkRef<'_>) {
         loop {
-            let Some(bio) = self.failed_writes.lock().pop() else {
+            let Some(bio) = self.deferred.lock().pop() else {
                 break;
             };
-            let words = bio.bio().per_bio();
-            let saved = SavedIter::from_words([0, words[2].load(Ordering::Relaxed), words[3].load(Ordering::Relaxed)]);
-            let rel = words[1].load(Ordering::Relaxed);
-            let fua = words[0].load(Ordering::Relaxed) & FUA != 0;
-            let status = recover::failed_write(self, bio.bio(), &saved, rel, fua);
-            words[0].fetch_or(HANDLED, Ordering::Relaxed);
-            bio.bio().restore_iter(&saved);
-            bio.complete(status);
+            self.finish(bio);
         }
+        scan::step(self, work);
     }
 }
 
@@ -223,7 +318,8 @@ impl Target for RemapTarget {
         Ok(Self { state })
     }
 
-    fn map(&self, ti: &Ti, bio: &Bio) -> MapResult {
+    fn map(&self, ti: &Ti, io: MapIo<'_>) -> MapResult {
+        let bio = io.bio();
         if bio.sectors() == 0 {
             // An empty flush, once per device (num_flush_bios = 2).
             bio.per_bio()[0].store(0, Ordering::Relaxed);
@@ -231,7 +327,7 @@ impl Target for RemapTarget {
             bio.set_dev(dev);
             return MapResult::Remapped;
         }
-        self.map_data(ti, bio)
+        self.state.map_data(ti, io, &self.state.work_ref())
     }
 
     fn end_io(&self, _ti: &Ti, io: EndIo<'_>, status: &mut u8) -> EndIoResult {
@@ -239,9 +335,7 @@ impl Target for RemapTarget {
         if flags & HANDLED != 0 {
             return EndIoResult::Done;
         }
-        if flags & COUNTED_WRITE != 0 {
-            self.writes_in_flight.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.uncount_write(flags);
         if *status != 0 && crate::dm::param::get(&params::dm_remap_debug) >= 2 {
             crate::dm_info_limit!(
                 "{:?} of {} bytes at sector {} failed (status {})",
@@ -252,10 +346,8 @@ impl Target for RemapTarget {
             );
         }
         if *status != 0 && flags & RECOVERABLE != 0 {
-            // Keep the bio; the worker remaps and completes it.
-            let bio = io.take();
-            self.failed_writes.lock().push(bio);
-            self.state.queue();
+            // Keep the bio; the worker retries, remaps and completes it.
+            self.defer(io.take(), &self.state.work_ref());
         }
         EndIoResult::Done
     }
@@ -281,16 +373,38 @@ impl Target for RemapTarget {
         limits.raise_logical_block_size(self.block_size);
     }
 
+    fn presuspend(&self, _ti: &Ti) {
+        // The scanner starts no new I/O from now on; I/O from above may
+        // still arrive and be recovered until postsuspend.
+        self.suspended.store(true, Ordering::SeqCst);
+    }
+
+    fn presuspend_undo(&self, _ti: &Ti) {
+        self.suspended.store(false, Ordering::SeqCst);
+        self.state.work_ref().queue();
+    }
+
     fn postsuspend(&self, _ti: &Ti) {
         // No bio is in flight now (dm core waited for all of them, including
-        // those the worker held); make the metadata current.
-        self.state.flush();
+        // those the worker held), so no run is needed for bios: wait for a
+        // scanner step and drop the next one.  Then make the metadata
+        // current, so the next table sees everything.
+        self.state.cancel();
         self.commit_if_dirty("suspend");
+    }
+
+    fn resume(&self, _ti: &Ti) {
+        self.suspended.store(false, Ordering::SeqCst);
+        // Let the scanner look at its schedule.
+        self.state.work_ref().queue();
     }
 }
 
 impl Drop for RemapTarget {
     fn drop(&mut self) {
+        // dtr runs on a suspended (or never resumed) device; make sure no
+        // scanner step runs while the last commit is written.
+        self.state.cancel();
         self.commit_if_dirty("table unload");
     }
 }

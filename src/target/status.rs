@@ -63,10 +63,11 @@ pub(super) fn emit(t: &RemapTarget, _ti: &Ti, kind: StatusKind, out: &mut Emitte
     // core retries with a bigger buffer.
     let _ = match kind {
         StatusKind::Info => {
-            let s = t.worker.lock().engine.status();
+            let worker = t.lock_worker();
+            let s = worker.engine.status();
             write!(
                 out,
-                "{VERSION} {} {}/{} {} {} {} {} {} {}/{}",
+                "{VERSION} {} {}/{} {} {} {} {} {} {}/{} {}",
                 mode_text(s.mode),
                 s.remapped_blocks,
                 s.spare_total,
@@ -76,7 +77,8 @@ pub(super) fn emit(t: &RemapTarget, _ti: &Ti, kind: StatusKind, out: &mut Emitte
                 s.write_errors,
                 s.generation,
                 s.scanner_cursor,
-                s.main_blocks
+                s.main_blocks,
+                super::scan::state_word(&worker)
             )
         }
         StatusKind::Table => write!(

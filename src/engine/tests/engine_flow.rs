@@ -380,6 +380,38 @@ fn scanner_cursor_is_persisted() {
 }
 
 #[test]
+fn stopped_scan_resumes_at_the_exact_block() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let config = dm_remap_engine::Config {
+        scan_checkpoint_blocks: 1000,
+        ..config()
+    };
+    let mut engine = Engine::format(
+        &mut device,
+        memory.engine_memory(),
+        binding(MAIN_SECTORS),
+        SPARE_SECTORS,
+        params(16),
+        config,
+    )
+    .unwrap();
+    engine.commit().unwrap();
+    engine.scan_window(0, 0);
+    let window = engine.scan_window(1_000_000_000, 37).unwrap();
+    // 37 blocks is below the checkpoint interval: nothing recorded yet.
+    engine.scan_advance(window.count).unwrap();
+    assert!(!engine.needs_commit(), "37 blocks must not reach a checkpoint");
+    engine.checkpoint_scan().unwrap();
+    assert!(engine.needs_commit());
+    engine.commit().unwrap();
+    drop(engine);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let engine = memory.open_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
+    assert_eq!(engine.status().scanner_cursor, 37);
+}
+
+#[test]
 fn metadata_write_failure_enters_failed_mode() {
     let mut device = MemDevice::new(SPARE_SECTORS);
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));

@@ -58,7 +58,19 @@ cleanup_all() {
 	for n in /sys/kernel/config/nullb/*; do
 		[ -d "$n" ] && nullb_remove "$(basename "$n")"
 	done
+	reset_params
 	return 0
+}
+
+# Put the live module parameters back to their defaults (a test that
+# changes one and fails half-way must not change the next test).
+reset_params() {
+	local p=/sys/module/dm_remap/parameters kv
+	[ -d $p ] || return 0
+	for kv in dm_remap_debug=0 enable_background_scanning=1 scan_interval_hours=24 \
+		real_device_mode=1 spare_overhead_percent=2 strict_spare_sizing=0; do
+		echo "${kv#*=}" >"$p/${kv%%=*}"
+	done
 }
 
 # The last kernel message lines since a marker: mark; ...; since_mark

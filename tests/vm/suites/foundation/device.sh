@@ -20,10 +20,10 @@ test_status_fields_of_a_fresh_device() {
 	local total
 	total=$(formatted_spare_blocks)
 	[ -n "$total" ] && [ "$total" -gt 0 ] || fail "no format message"
-	# <version> <mode> <remapped>/<spare> <pending> <bad> <rerr> <werr> <gen> <cursor>/<blocks>
+	# <version> <mode> <remapped>/<spare> <pending> <bad> <rerr> <werr> <gen> <cursor>/<blocks> <scan>
 	local st
 	st=$(dmsetup status s1)
-	echo "$st" | grep -Eq "^0 4096 remap $(cat /etc/dm-remap-version) ok 0/$total 0 0 0 0 [0-9]+ 0/4096\$" ||
+	echo "$st" | grep -Eq "^0 4096 remap $(cat /etc/dm-remap-version) ok 0/$total 0 0 0 0 [0-9]+ 0/4096 idle\$" ||
 		fail "status: $st"
 	dmsetup targets | grep -E "^remap +v$(cat /etc/dm-remap-version)\$" || fail "dmsetup targets: $(dmsetup targets)"
 }
