@@ -70,7 +70,14 @@ impl State {
     /// `on_read_retry_succeeded`, so the block is busy) and commit.  A
     /// failing spare block is retired and another one tried.  On error the
     /// block is back in its previous state.
-    pub(super) fn copy_remap(&self, worker: &mut Worker, mut ticket: RemapTicket) -> Result<(), CopyError> {
+    pub(super) fn copy_remap(&self, worker: &mut Worker, ticket: RemapTicket) -> Result<(), CopyError> {
+        self.copy_remap_uncommitted(worker, ticket)?;
+        worker.engine.commit().map_err(CopyError::Commit)
+    }
+
+    /// [`State::copy_remap`] without the commit: the caller commits before
+    /// it reports success to anyone.
+    pub(super) fn copy_remap_uncommitted(&self, worker: &mut Worker, mut ticket: RemapTicket) -> Result<(), CopyError> {
         let block = ticket.block;
         loop {
             if self.drain_writes().is_err() {
@@ -104,8 +111,7 @@ impl State {
                 ticket = worker.engine.begin_remap(block, true).map_err(CopyError::Policy)?;
                 continue;
             }
-            worker.engine.complete_remap(ticket).map_err(CopyError::Policy)?;
-            return worker.engine.commit().map_err(CopyError::Commit);
+            return worker.engine.complete_remap(ticket).map_err(CopyError::Policy);
         }
     }
 }

@@ -17,7 +17,8 @@ const HELP: &str = concat!(
     "remap messages:\n",
     "  help                 this text\n",
     "  list                 remapped (R <block> <spare>) and pending (P <block>) blocks\n",
-    "  remap <block>        copy block <block> to a spare block and remap it\n",
+    "  remap <block> [<n>]  copy blocks <block>..<block>+<n>-1 (default 1) to\n",
+    "                       spare blocks and remap them\n",
     "  commit               write the metadata now\n",
     "  reset_stats          zero the read and write error counters\n",
     "  scan start           start (or continue) a background scan pass now\n",
@@ -78,24 +79,43 @@ pub(super) fn handle(t: &RemapTarget, _ti: &Ti, args: &mut Args<'_>, out: &mut E
             Ok(MessageResult::Done)
         }
         "remap" => {
-            if extra != 1 {
-                return invalid(format_args!("'remap' takes exactly one block number"));
+            if !(1..=2).contains(&extra) {
+                return invalid(format_args!("'remap' takes a block number and an optional count"));
             }
-            let block = match args.next_str() {
+            let mut number = || match args.next_str() {
                 Some(Ok(text)) => parse_u64(text),
                 _ => None,
             };
-            let Some(block) = block else {
+            let Some(block) = number() else {
                 return invalid(format_args!("'remap': block is not a decimal number"));
+            };
+            let count = if extra == 2 { number() } else { Some(1) };
+            let Some(count) = count.filter(|&n| n >= 1) else {
+                return invalid(format_args!("'remap': count is not a positive decimal number"));
             };
             let mut worker = t.lock_worker();
             let main_blocks = worker.engine.main_blocks();
-            if block >= main_blocks {
-                return invalid(format_args!("'remap': block {block} is beyond the last block {}", main_blocks.saturating_sub(1)));
+            let last = block.checked_add(count - 1).filter(|&last| last < main_blocks);
+            if last.is_none() {
+                return invalid(format_args!(
+                    "'remap': blocks {block}+{count} go beyond the last block {}",
+                    main_blocks.saturating_sub(1)
+                ));
             }
-            let result = manual_remap(t, &mut worker, block);
+            let mut result = Ok(());
+            for b in block..block + count {
+                result = manual_remap(t, &mut worker, b);
+                if result.is_err() {
+                    break;
+                }
+            }
+            // Whatever was remapped before an error stays remapped: commit it.
+            let committed = worker.engine.commit().map_err(|e| {
+                dm_err!("message: remap: metadata commit failed: {}", e.as_str());
+                Errno::EIO
+            });
             t.raise_events(&mut worker);
-            result.map(|()| MessageResult::Done)
+            result.and(committed).map(|()| MessageResult::Done)
         }
         "scan" => {
             let what = match (extra, args.next_str()) {
@@ -135,7 +155,7 @@ fn manual_remap(t: &RemapTarget, worker: &mut Worker, block: u64) -> Result<(), 
         Some(spare) => IoTarget::Spare(spare),
         None => IoTarget::Main,
     };
-    match t.copy_remap(worker, ticket) {
+    match t.copy_remap_uncommitted(worker, ticket) {
         Ok(()) => Ok(()),
         Err(CopyError::Unreadable(_)) => {
             let pending = worker.engine.on_read_error(block, from).is_ok() && worker.engine.commit().is_ok();

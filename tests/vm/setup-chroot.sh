@@ -22,6 +22,7 @@ chroot_pkgs=(
 	dwarves gzip
 	busybox-static dmsetup fio e2fsprogs util-linux
 	dkms debhelper dh-dkms lintian rpm rpmlint fakeroot
+	gnuplot-nox
 )
 stamp=$CHROOT/.dm-remap-stamp
 want=$(printf '%s\n' "${chroot_pkgs[@]}" experimental:linux-source-7.3 trixie:linux-source-6.12 | sha256sum | cut -c1-16)

@@ -1,8 +1,10 @@
 //! `dm-remap`: format, dump and check the metadata of a dm-remap spare
-//! device or image file, using the same engine code as the kernel module.
+//! device or image file, using the same engine code as the kernel module;
+//! also replays dm-log-writes logs for crash-consistency tests.
 
 mod device;
 mod inspect;
+mod logwrites;
 mod uuid;
 
 use std::path::PathBuf;
@@ -97,6 +99,9 @@ enum Command {
         #[arg(long = "fail-spare", default_value_t = 0)]
         fail_spares: u32,
     },
+    /// Replay a dm-log-writes log onto a device or image, or list it
+    /// (like xfstests' replay-log).
+    ReplayLog(logwrites::ReplayArgs),
 }
 
 #[derive(clap::Args)]
@@ -506,6 +511,7 @@ fn main() -> ExitCode {
             read_errors,
             fail_spares,
         } => debug_apply(path, expect, write_errors, read_errors, fail_spares),
+        Command::ReplayLog(args) => logwrites::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

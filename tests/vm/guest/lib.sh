@@ -107,3 +107,25 @@ formatted_spare_blocks() { dmesg | sed -n 's/.*formatted blank spare .* (\([0-9]
 # Read/write one 512-byte-aligned block of BS bytes: blk_read DEV BLOCK BS
 blk_read() { dd if="$1" bs="$3" skip="$2" count=1 iflag=direct status=none; }
 blk_write() { dd of="$1" bs="$3" seek="$2" count=1 oflag=direct conv=notrunc status=none; }
+
+# The reboot story's disk: /dev/vdb (a file the host keeps between boots).
+# Main is dm-dust over its first 64 MiB (so blocks can fail), the spare is
+# its last 16 MiB — a spare region on the same disk.  persist_main BAD...
+# creates the dust device with dust blocks BAD (512 bytes each; "N:w" fails
+# writes of block N, "N" fails reads and writes) failing from the start, as
+# a disk whose bad sectors are still bad after a reboot.
+PERSIST_MAIN_SECTORS=131072
+PERSIST_SPARE="/dev/vdb 131072 32768"
+persist_main() {
+	local b
+	dmsetup create pdust --table "0 $PERSIST_MAIN_SECTORS dust /dev/vdb 0 512"
+	dmsetup mknodes pdust
+	for b in "$@"; do
+		case $b in
+		*:w) dmsetup message pdust 0 addbadblock "${b%:w}" 255 ;;
+		*) dmsetup message pdust 0 addbadblock "$b" ;;
+		esac
+	done
+	[ $# -eq 0 ] || dmsetup message pdust 0 enable
+}
+persist_table() { echo "0 $PERSIST_MAIN_SECTORS remap /dev/mapper/pdust 0 $PERSIST_SPARE"; }

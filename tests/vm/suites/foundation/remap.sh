@@ -129,16 +129,32 @@ test_message_help_and_commit() {
 test_bad_messages_are_refused() {
 	setup_r m9
 	expect_bad_message m9 "frobnicate" "unknown command 'frobnicate'"
-	expect_bad_message m9 "remap" "'remap' takes exactly one block number"
-	expect_bad_message m9 "remap 1 2" "'remap' takes exactly one block number"
+	expect_bad_message m9 "remap" "'remap' takes a block number and an optional count"
+	expect_bad_message m9 "remap 1 2 3" "'remap' takes a block number and an optional count"
+	expect_bad_message m9 "remap 1 0" "'remap': count is not a positive decimal number"
+	expect_bad_message m9 "remap 1 x" "'remap': count is not a positive decimal number"
+	expect_bad_message m9 "remap 131070 3" "'remap': blocks 131070+3 go beyond the last block 131071"
 	expect_bad_message m9 "remap x" "'remap': block is not a decimal number"
 	expect_bad_message m9 "remap +1" "'remap': block is not a decimal number"
-	expect_bad_message m9 "remap 131072" "'remap': block 131072 is beyond the last block 131071"
+	expect_bad_message m9 "remap 131072" "'remap': blocks 131072+1 go beyond the last block 131071"
 	expect_bad_message m9 "list all" "'list' takes no arguments"
 	expect_bad_message m9 "commit now" "'commit' takes no arguments"
 	expect_bad_message m9 "help me" "'help' takes no arguments"
 	expect_bad_message m9 "reset_stats 1" "'reset_stats' takes no arguments"
 	assert_eq "" "$(dmsetup message m9 0 list)" "nothing remapped"
+}
+
+test_message_remap_of_a_range() {
+	setup_r m11
+	pattern_file /tmp/p 64 6
+	dd if=/tmp/p of=/dev/mapper/m11 bs=64k oflag=direct status=none
+	dmsetup message m11 0 remap 10 5
+	assert_eq "R 10 0 R 11 1 R 12 2 R 13 3 R 14 4" "$(dmsetup message m11 0 list | sort -k2 -n | xargs)" "list"
+	assert_eq 5 "$(status_field m11 3 | cut -d/ -f1)" "remapped"
+	cmp <(dd if=/dev/mapper/m11 bs=64k count=1 iflag=direct status=none) /tmp/p
+	dmsetup remove m11
+	dm_create m11 "$(remap_table /dev/ram0 /dev/ram1)"
+	assert_eq 5 "$(status_field m11 3 | cut -d/ -f1)" "remapped after reload"
 }
 
 test_remap_same_block_twice_moves_it() {
