@@ -51,7 +51,10 @@ test:
 demo:
 	tests/demo.sh
 
-.PHONY: all modules clean test demo
+bench:
+	tests/bench/run.sh
+
+.PHONY: all modules clean test demo bench
 
 # ---------------------------------------------------------------------------
 # Plain source install: the module for the kernel of KDIR, under

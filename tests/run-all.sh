@@ -1,12 +1,14 @@
 #!/bin/bash
 # run-all.sh — every test of dm-remap, from a fresh machine:
 #
-#   1. host: `cargo test` for the workspace (engine, CLI);
+#   1. host: `cargo test` for the workspace (engine, CLI), and 60 s of
+#      cargo fuzz on the metadata decoder;
 #   2. test kernels (cached): 7.2 debug (KASAN, lockdep, kmemleak, ...),
 #      7.3 and 6.12 (perf flavour);
 #   3. dm-remap.ko built against each, and its modinfo checked;
-#   4. VM suites under QEMU TCG: `foundation` on 7.2 debug, `smoke` on 7.3
-#      and 6.12;
+#   4. VM suites under QEMU TCG: `foundation` and `proof` and the reboot
+#      story (two boots on one disk file) on 7.2 debug, `smoke` on 7.3 and
+#      6.12;
 #   5. packaging tests (tests/pkg/run.sh): DKMS, DEB and RPM end to end on
 #      packaged 7.2 and 7.3 kernels.
 #
@@ -26,6 +28,12 @@ record() { # record NAME PASSED FAILED
 	((${3} == 0)) || failures+=("$1")
 	log "== $1: $2 passed, $3 failed"
 }
+vm_counts() { # vm_counts NAME "N passed, N failed" — record a runner's summary
+	local vp vf
+	vp=$(echo "$2" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
+	vf=$(echo "$2" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
+	record "$1" "${vp:-0}" "${vf:-1}"
+}
 step_ok() { # step_ok NAME CMD... — a step that counts as one test
 	local name=$1
 	shift
@@ -40,6 +48,7 @@ p=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) s +
 f=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) s += $i } END { print s + 0 }' "$CACHE/cargo-test.log")
 ((cargo_rc == 0 || f > 0)) || f=1 # a build failure is a failure too
 record "cargo test" "$p" "$f"
+vm_counts "cargo fuzz decode (60 s)" "$(tests/fuzz/run.sh 60 | tail -n 1)"
 
 # 2-4. Kernels, module builds, VM suites.
 skip=" ${DM_REMAP_SKIP_KERNELS:-} "
@@ -56,8 +65,9 @@ check_modinfo() { # check_modinfo KO
 	done
 	echo "$info"
 }
-run_line() { # run_line LINE FLAVOUR SUITE
-	local line=$1 flavour=$2 suite=$3 kdir ko out
+run_line() { # run_line LINE FLAVOUR SUITE [SUITE...]
+	local line=$1 flavour=$2 kdir ko out suite
+	shift 2
 	case $skip in *" $line "*) log "skipping kernel $line"; return ;; esac
 	if ! kdir=$(tests/vm/build-kernel.sh "$line" "$flavour"); then
 		record "kernel $line $flavour build" 0 1
@@ -69,14 +79,17 @@ run_line() { # run_line LINE FLAVOUR SUITE
 	fi
 	record "module build for $line" 1 0
 	step_ok "modinfo on $line" check_modinfo "$ko"
-	out=$(tests/vm/run-vm.sh --kernel "$kdir" --ko "$ko" --suite "tests/vm/suites/$suite" | tail -1)
-	local vp vf
-	vp=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
-	vf=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
-	record "VM suite $suite on $line $flavour" "${vp:-0}" "${vf:-1}"
+	for suite in "$@"; do
+		if [ "$suite" = reboot ]; then
+			out=$(tests/vm/run-reboot.sh "$kdir" "$ko" tests/vm/suites/reboot1 tests/vm/suites/reboot2 | tail -1)
+		else
+			out=$(tests/vm/run-vm.sh --kernel "$kdir" --ko "$ko" --suite "tests/vm/suites/$suite" | tail -1)
+		fi
+		vm_counts "VM suite $suite on $line $flavour" "$out"
+	done
 }
 
-run_line 7.2 debug foundation
+run_line 7.2 debug foundation proof reboot
 run_line 7.3 perf smoke
 run_line 6.12 perf smoke
 
