@@ -54,7 +54,10 @@ demo:
 bench:
 	tests/bench/run.sh
 
-.PHONY: all modules clean test demo bench
+soak:
+	tests/soak/run.sh
+
+.PHONY: all modules clean test demo bench soak
 
 # ---------------------------------------------------------------------------
 # Plain source install: the module for the kernel of KDIR, under

@@ -141,6 +141,18 @@ impl<B: DerefMut<Target = [u64]>> SpareAllocator<B> {
         })
     }
 
+    /// Forgets every allocation, bad mark and in-flight mark (before the
+    /// metadata loader rebuilds the state).
+    pub fn reset(&mut self) {
+        let maps = split_maps(&mut self.words, self.map_words);
+        maps.used.fill(0);
+        maps.bad.fill(0);
+        maps.in_flight.fill(0);
+        self.used_count = 0;
+        self.bad_count = 0;
+        self.next_word = 0;
+    }
+
     fn used(&self) -> &[u64] {
         map(&self.words, self.map_words, 0)
     }

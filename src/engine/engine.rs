@@ -187,6 +187,9 @@ pub struct Engine<S: Storage, D: MetaDevice> {
     read_errors: u64,
     write_errors: u64,
     events: EventTracker,
+    /// False between [`Engine::open_deferred`] and [`Engine::start`]: the
+    /// metadata may still belong to another engine, so nothing is written.
+    started: bool,
 }
 
 fn claim_table<T: Deref<Target = [AtomicU64]>>(
@@ -251,6 +254,21 @@ impl<S: Storage, D: MetaDevice> Engine<S, D> {
     /// the layout if the spare region grew, and writes it as a fresh
     /// generation (so the log restarts clean after any crash).
     pub fn open(
+        device: D,
+        memory: EngineMemory<S>,
+        expected: &Expected,
+        config: Config,
+    ) -> Result<Engine<S, D>, MetaError> {
+        let mut engine = Self::open_deferred(device, memory, expected, config)?;
+        engine.start(expected)?;
+        Ok(engine)
+    }
+
+    /// Opens formatted metadata read-only: validates it and recovers the
+    /// state into memory, but writes nothing until [`Engine::start`]. For a
+    /// device-mapper table load, where the table being replaced may still
+    /// be writing the same metadata until it is suspended.
+    pub fn open_deferred(
         mut device: D,
         memory: EngineMemory<S>,
         expected: &Expected,
@@ -277,22 +295,57 @@ impl<S: Storage, D: MetaDevice> Engine<S, D> {
         // Replay checked against the recorded layout; the table may now
         // hold the grown layout's capacity.
         table.set_limit(layout.max_entries);
-        let mut store = Store::resume(device, buffer, superblock, loaded.position)?;
-        {
-            let state = StateRef {
-                table: table.table(),
-                bad_spares: spares.bad_words(),
-                scanner_cursor: loaded.scanner_cursor,
-            };
-            store.snapshot(Some(layout), &state)?;
+        let store = Store::resume(device, buffer, superblock, loaded.position)?;
+        let mut engine = Self::assemble(table, spares, store, config, loaded.scanner_cursor);
+        engine.started = false;
+        Ok(engine)
+    }
+
+    /// True once the engine may write (always, except between
+    /// [`Engine::open_deferred`] and [`Engine::start`]).
+    pub fn is_started(&self) -> bool {
+        self.started
+    }
+
+    /// Starts a deferred engine: reads the metadata again (the previous
+    /// owner may have committed since the deferred open), grows the layout
+    /// if the spare region grew, and writes the state as a fresh generation.
+    /// A no-op on a started engine.
+    pub fn start(&mut self, expected: &Expected) -> Result<(), MetaError> {
+        if self.started {
+            return Ok(());
         }
-        Ok(Self::assemble(
-            table,
-            spares,
-            store,
-            config,
+        let (superblock, layout, loaded) = {
+            let (device, buffer) = self.store.parts_mut();
+            let (_, scratch) = split_buffer(buffer)?;
+            let superblock = probe(device, scratch, expected)?;
+            let layout = superblock.layout.grow(expected.spare_sectors)?;
+            if layout.data_blocks != self.spares.blocks() || layout.max_entries > self.table.capacity() {
+                return Err(MetaError::LayoutChanged);
+            }
+            self.table.clear();
+            self.spares.reset();
+            let loaded = load(device, scratch, &superblock, &mut self.table, &mut self.spares)?;
+            (superblock, layout, loaded)
+        };
+        self.table.set_limit(layout.max_entries);
+        self.store.resume_in_place(superblock, loaded.position);
+        let state = StateRef {
+            table: self.table.table(),
+            bad_spares: self.spares.bad_words(),
+            scanner_cursor: loaded.scanner_cursor,
+        };
+        self.store.snapshot(Some(layout), &state)?;
+        self.scanner = Scanner::new(
+            self.main_blocks,
             loaded.scanner_cursor,
-        ))
+            self.config.scan_rate,
+            self.config.scan_burst,
+            self.config.scan_checkpoint_blocks,
+        );
+        self.recount();
+        self.started = true;
+        Ok(())
     }
 
     fn assemble(
@@ -324,6 +377,7 @@ impl<S: Storage, D: MetaDevice> Engine<S, D> {
             pending_unmapped: 0,
             read_errors: 0,
             write_errors: 0,
+            started: true,
             events: EventTracker::new(&Status {
                 mode: Mode::Ok,
                 remapped_blocks: 0,
@@ -340,18 +394,24 @@ impl<S: Storage, D: MetaDevice> Engine<S, D> {
                 scanner_passes: 0,
             }),
         };
+        engine.recount();
+        engine
+    }
+
+    /// Recounts remapped and pending blocks from the table and restarts
+    /// event tracking from the resulting status.
+    fn recount(&mut self) {
         let (mut remapped, mut pending, mut pending_unmapped) = (0u64, 0u64, 0u64);
-        for (_, entry) in engine.table.iter() {
+        for (_, entry) in self.table.iter() {
             remapped += u64::from(entry.is_remapped());
             pending += u64::from(entry.is_pending());
             pending_unmapped += u64::from(entry.is_pending() && !entry.is_remapped());
         }
-        engine.remapped_blocks = remapped;
-        engine.pending_blocks = pending;
-        engine.pending_unmapped = pending_unmapped;
-        let status = engine.status();
-        engine.events = EventTracker::new(&status);
-        engine
+        self.remapped_blocks = remapped;
+        self.pending_blocks = pending;
+        self.pending_unmapped = pending_unmapped;
+        let status = self.status();
+        self.events = EventTracker::new(&status);
     }
 
     fn count(&mut self, entry: Entry, add: bool) {
@@ -395,6 +455,9 @@ impl<S: Storage, D: MetaDevice> Engine<S, D> {
     }
 
     fn record(&mut self, record: Record) -> Result<(), PolicyError> {
+        if !self.started {
+            return Err(PolicyError::Metadata(MetaError::NotStarted));
+        }
         let state = StateRef {
             table: self.table.table(),
             bad_spares: self.spares.bad_words(),
@@ -770,6 +833,9 @@ impl<S: Storage, D: MetaDevice> Engine<S, D> {
     /// Makes every change so far durable. Only acknowledge I/O that
     /// depended on a remap after this returns `Ok`.
     pub fn commit(&mut self) -> Result<(), PolicyError> {
+        if !self.started {
+            return Err(PolicyError::Metadata(MetaError::NotStarted));
+        }
         let state = StateRef {
             table: self.table.table(),
             bad_spares: self.spares.bad_words(),

@@ -371,6 +371,11 @@ pub enum MetaError {
     /// An earlier metadata write failed; nothing more is written until the
     /// metadata is reloaded.
     Failed,
+    /// The engine was opened with [`crate::Engine::open_deferred`] and not
+    /// started: it may not write yet.
+    NotStarted,
+    /// The metadata's layout changed between a deferred open and its start.
+    LayoutChanged,
 }
 
 impl MetaError {
@@ -407,6 +412,8 @@ impl MetaError {
             MetaError::BufferTooSmall => "memory: metadata I/O buffer too small",
             MetaError::TableClaimed => "memory: remap table already has a writer",
             MetaError::Failed => "metadata: an earlier metadata write failed; reload required",
+            MetaError::NotStarted => "metadata: opened but not started; nothing may be written yet",
+            MetaError::LayoutChanged => "superblock: layout changed since the table was loaded",
         }
     }
 }

@@ -193,6 +193,21 @@ impl<U: DerefMut<Target = [u8]>, D: MetaDevice> Store<U, D> {
         self.snapshots
     }
 
+    /// The metadata device and the I/O buffer, for reloading in place.
+    pub fn parts_mut(&mut self) -> (&mut D, &mut U) {
+        (&mut self.device, &mut self.buffer)
+    }
+
+    /// Continues from `superblock` and `position` (as [`Store::resume`],
+    /// keeping the device and buffer).
+    pub fn resume_in_place(&mut self, superblock: Superblock, position: LogPosition) {
+        self.superblock = superblock;
+        self.position = position;
+        self.buffered = 0;
+        self.dirty = false;
+        self.failed = false;
+    }
+
     /// The metadata device.
     pub fn device_mut(&mut self) -> &mut D {
         &mut self.device

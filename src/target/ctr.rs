@@ -205,9 +205,12 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
                 bitmaps: KvBuf::new(req.bitmap_words).map_err(|_| nomem())?,
                 buffer: grow(buffer, req.buffer_bytes)?,
             };
-            let engine = Engine::open(meta, memory, &expected, config).map_err(|e| metadata_error(&spare, e))?;
+            // Read-only until the first resume: the table this one replaces
+            // may still be writing the metadata (see `State::preresume`).
+            let engine =
+                Engine::open_deferred(meta, memory, &expected, config).map_err(|e| metadata_error(&spare, e))?;
             dm_info!(
-                "{}: opened metadata generation {} on {} ({} remapped, {} pending)",
+                "{}: loaded metadata generation {} on {} ({} remapped, {} pending)",
                 name(&main),
                 engine.superblock().generation,
                 name(&spare),
@@ -277,6 +280,7 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
         // Until the first resume.
         suspended: AtomicBool::new(true),
         events: ctx.table_event(),
+        expected,
     })
 }
 

@@ -72,6 +72,8 @@ pub struct State {
     /// Set from presuspend to resume: the scanner issues no I/O.
     suspended: AtomicBool,
     events: TableEvent,
+    /// What the metadata must match (for the engine's deferred start).
+    expected: crate::engine::Expected,
 }
 
 /// State of one `remap` target: [`State`] plus its work item.
@@ -176,8 +178,21 @@ impl State {
                     crate::dm_err_limit!("block {first} maps to spare {index}, outside the spare area");
                     return MapResult::Kill;
                 };
-                if last > first {
-                    bio.accept_partial((((first + 1) << self.block_shift) - rel) as u32);
+                // Consecutive blocks remapped to consecutive spare blocks
+                // (a range remap) go as one bio.
+                let mut end = first + 1;
+                while end <= last {
+                    let k = end - first;
+                    let next = index + k;
+                    if route(end) != Route::Spare(next)
+                        || self.layout.spare_block_sector(next) != Some(base + (k << self.block_shift))
+                    {
+                        break;
+                    }
+                    end += 1;
+                }
+                if end <= last {
+                    bio.accept_partial(((end << self.block_shift) - rel) as u32);
                 }
                 bio.set_dev(&self.spare);
                 bio.set_sector(self.spare_offset + base + (rel - (first << self.block_shift)));
@@ -391,6 +406,30 @@ impl Target for RemapTarget {
         // current, so the next table sees everything.
         self.state.cancel();
         self.commit_if_dirty("suspend");
+    }
+
+    fn preresume(&self, _ti: &Ti) -> Result<(), Errno> {
+        // The first resume of this table: the table it replaces (if any)
+        // is suspended and destroyed by now, its last commit is on disk.
+        // Read the metadata again and take it over.
+        let mut worker = self.worker.lock();
+        if worker.engine.is_started() {
+            return Ok(());
+        }
+        worker.engine.start(&self.expected).map_err(|e| {
+            dm_err!("{}: cannot take over the metadata: {}", self.main.name().to_str().unwrap_or("?"), e.as_str());
+            Errno::EIO
+        })?;
+        let cursor = worker.engine.status().scanner_cursor;
+        worker.scan = scan::ScanControl::new(cursor);
+        crate::dm_info!(
+            "{}: metadata generation {} ({} remapped, {} pending)",
+            self.main.name().to_str().unwrap_or("?"),
+            worker.engine.superblock().generation,
+            worker.engine.status().remapped_blocks,
+            worker.engine.status().pending_blocks
+        );
+        Ok(())
     }
 
     fn resume(&self, _ti: &Ti) {

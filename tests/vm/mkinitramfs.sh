@@ -24,6 +24,16 @@ for b in "${bins[@]}"; do
 		cp -Ln "$CHROOT$lib" "$stage$lib"
 	done
 done
+# The dm-remap CLI (host build) for suites that check metadata offline
+# (DM_REMAP_GUEST_CLI=path); the guest's newer glibc runs it.
+if [ -n "${DM_REMAP_GUEST_CLI:-}" ]; then
+	cp "$DM_REMAP_GUEST_CLI" "$stage/usr/bin/dm-remap"
+	ldd "$DM_REMAP_GUEST_CLI" | { grep -o '/[^ ]*' || true; } | while read -r lib; do
+		[ -e "$stage$lib" ] || [ -e "$CHROOT$lib" ] && continue
+		mkdir -p "$stage$(dirname "$lib")"
+		cp -L "$lib" "$stage$lib"
+	done
+fi
 # busybox applets for everything else; real tools win where both exist.
 for applet in $(in_chroot /bin/busybox --list); do
 	[ -e "$stage/bin/$applet" ] || [ -e "$stage/sbin/$applet" ] || [ -e "$stage/usr/bin/$applet" ] ||

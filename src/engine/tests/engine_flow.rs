@@ -470,3 +470,56 @@ fn tickets_are_redeemed_exactly_once() {
     assert_eq!(engine.table().route_read(2), Route::Main);
     assert_eq!(engine.table().route_read(1), Route::Spare(a.spare));
 }
+
+/// A table reload: the new table's engine is opened (deferred) while the old
+/// one still remaps and commits; started after the old one stopped, it must
+/// see everything, and until then it must write nothing.
+#[test]
+fn deferred_open_writes_nothing_and_start_sees_later_commits() {
+    let shared = SharedDevice(std::rc::Rc::new(std::cell::RefCell::new(MemDevice::new(
+        SPARE_SECTORS,
+    ))));
+    let mut old_memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut old = old_memory.format_engine(shared.clone(), MAIN_SECTORS, SPARE_SECTORS);
+    let first = old.on_write_error(5, IoTarget::Main, true).unwrap();
+    old.complete_remap(first).unwrap();
+    old.commit().unwrap();
+
+    let writes_before = shared.0.borrow().journal.len();
+    let mut new_memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut new = Engine::open_deferred(
+        shared.clone(),
+        new_memory.engine_memory(),
+        &expected(MAIN_SECTORS, SPARE_SECTORS),
+        config(),
+    )
+    .unwrap();
+    assert!(!new.is_started());
+    assert_eq!(shared.0.borrow().journal.len(), writes_before, "deferred open wrote");
+    assert!(matches!(
+        new.commit(),
+        Err(PolicyError::Metadata(MetaError::NotStarted))
+    ));
+
+    // The old table keeps working until it is suspended.
+    let second = old.on_write_error(9, IoTarget::Main, true).unwrap();
+    old.complete_remap(second).unwrap();
+    old.commit().unwrap();
+    drop(old);
+
+    new.start(&expected(MAIN_SECTORS, SPARE_SECTORS)).unwrap();
+    assert!(new.is_started());
+    assert_eq!(new.table().route_read(5), Route::Spare(first.spare));
+    assert_eq!(new.table().route_read(9), Route::Spare(second.spare));
+    assert_eq!(new.status().remapped_blocks, 2);
+    // Its allocator knows both spares are taken.
+    let third = new.on_write_error(11, IoTarget::Main, true).unwrap();
+    assert!(third.spare != first.spare && third.spare != second.spare);
+    new.complete_remap(third).unwrap();
+    new.commit().unwrap();
+    drop(new);
+
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let reopened = memory.open_engine(shared.clone(), MAIN_SECTORS, SPARE_SECTORS);
+    assert_eq!(reopened.status().remapped_blocks, 3);
+}

@@ -129,3 +129,12 @@ persist_main() {
 	[ $# -eq 0 ] || dmsetup message pdust 0 enable
 }
 persist_table() { echo "0 $PERSIST_MAIN_SECTORS remap /dev/mapper/pdust 0 $PERSIST_SPARE"; }
+
+# A message refused with -EINVAL and a kernel log line containing TEXT.
+expect_bad_message() { # expect_bad_message DEV "MESSAGE" "DMESG TEXT"
+	mark
+	local out
+	if out=$(dmsetup message "$1" 0 $2 2>&1); then fail "message '$2' was accepted"; fi
+	echo "$out" | grep -q 'Invalid argument' || fail "not EINVAL: $out"
+	since_mark | grep -F -- "$3" || fail "dmesg lacks '$3'"
+}

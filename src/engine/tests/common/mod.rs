@@ -206,6 +206,23 @@ pub fn crash_image(base: &[u8], journal: &[Op], writes: usize, mode: CrashMode) 
     image
 }
 
+/// One `MemDevice` opened by two engines at once (an old and a new
+/// device-mapper table over the same spare).
+#[derive(Clone)]
+pub struct SharedDevice(pub std::rc::Rc<std::cell::RefCell<MemDevice>>);
+
+impl MetaDevice for SharedDevice {
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), IoError> {
+        self.0.borrow_mut().read(sector, buf)
+    }
+    fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), IoError> {
+        self.0.borrow_mut().write(sector, buf)
+    }
+    fn flush(&mut self) -> Result<(), IoError> {
+        self.0.borrow_mut().flush()
+    }
+}
+
 /// Caller memory for one engine.
 pub struct Memory {
     pub table: Vec<AtomicU64>,

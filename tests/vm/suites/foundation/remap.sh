@@ -8,14 +8,6 @@ setup_r() { # setup_r NAME [FEATURES...]: remap over ram0 with ram1 as spare
 	dm_create "$name" "$(remap_table /dev/ram0 /dev/ram1 "$@")"
 }
 
-expect_bad_message() { # expect_bad_message DEV "MESSAGE" "DMESG TEXT"
-	mark
-	local out
-	if out=$(dmsetup message "$1" 0 $2 2>&1); then fail "message '$2' was accepted"; fi
-	echo "$out" | grep -q 'Invalid argument' || fail "not EINVAL: $out"
-	since_mark | grep -F -- "$3" || fail "dmesg lacks '$3'"
-}
-
 test_message_remap_counts_and_lists_exactly() {
 	setup_r m1
 	local total
