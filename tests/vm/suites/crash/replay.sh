@@ -72,7 +72,7 @@ test_every_flush_point_of_a_remap_workload_recovers() {
 			[ "$point" -gt "$fio_done" ] && cat /tmp/acked.fio
 			awk -v p="$point" '$4 ~ /MARK/ && $5 ~ /^ack-/ && $1 < p { sub("ack-", "", $5); print $5 }' /tmp/log.list
 		} | sort -n >/tmp/expect
-		comm -23 /tmp/expect /tmp/have >/tmp/missing
+		grep -vxF -f /tmp/have /tmp/expect >/tmp/missing || true
 		[ ! -s /tmp/missing ] || fail "point $point: acknowledged remaps missing: $(xargs </tmp/missing)"
 		# Manually remapped blocks hold the data written in step 1.
 		for b in $(awk -v p="$point" '$4 ~ /MARK/ && $5 ~ /^ack-/ && $1 < p { sub("ack-", "", $5); print $5 }' /tmp/log.list); do

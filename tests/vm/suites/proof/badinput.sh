@@ -74,7 +74,8 @@ test_500_generated_invalid_messages_are_refused() {
 		[ $((RANDOM % 3)) -ne 0 ] || msg="$msg junk$RANDOM"
 		[ -n "$msg" ] || msg="remap"
 		mark_quiet
-		if out=$(dmsetup message msgs 0 $msg 2>&1); then fail "accepted: '$msg'"; fi
+		# `--`: words such as -1 are message arguments, not dmsetup options.
+		if out=$(dmsetup message msgs 0 -- $msg 2>&1); then fail "accepted: '$msg'"; fi
 		echo "$out" | grep -q "Invalid argument" || fail "not EINVAL for '$msg': $out"
 		dmesg | sed -n "/$MARK/,\$p" | grep -q "remap: message: " || fail "no kernel message for '$msg'"
 		tried=$((tried + 1))
