@@ -51,14 +51,14 @@ run_trial() { # run_trial N
 		b=$((RANDOM % 4096))
 		echo "+$((b * 8))-$((b * 8 + 7))" >/sys/kernel/config/nullb/cmain/badblocks
 	done
-	local size=$(((1 + RANDOM % 4) * 1024 * 1024))
+	local size=$(((1 + RANDOM % 2) * 1024 * 1024))
 	fio --name=t --filename=/dev/mapper/ct --direct=1 --ioengine=libaio --iodepth=$((1 + RANDOM % 8)) \
 		--rw=randwrite --bs=4k --size=$size --offset=$(((RANDOM % 8) * 1024 * 1024)) \
 		--verify=crc32c --do_verify=1 --randseed=$RANDOM --output=/tmp/fio.$1 &
 	local pid=$!
 	# While it runs: more bad blocks at random moments, and a spare failure.
 	for i in $(seq 1 $((RANDOM % 5))); do
-		sleep 0.$((RANDOM % 10))
+		sleep 0.$((RANDOM % 5))
 		dmsetup message cm 0 addbadblock $((RANDOM % 4096)) 255 2>/dev/null || true # may exist already
 	done
 	[ $((RANDOM % 3)) -ne 0 ] || fail_a_used_spare

@@ -112,7 +112,12 @@ test_no_auto_remap_feature_is_observe_only() {
 
 test_message_help_and_commit() {
 	setup_r m8
-	dmsetup message m8 0 help | grep -q '^  remap <block>  *copy block' || fail "help text"
+	local help
+	help=$(dmsetup message m8 0 help)
+	local c
+	for c in "help " "list " "remap <block> \[<n>\]" "commit " "reset_stats " "scan start " "scan stop "; do
+		echo "$help" | grep -q "^  $c" || fail "help lacks '$c': $help"
+	done
 	dmsetup message m8 0 commit
 	dmsetup message m8 0 reset_stats
 	assert_eq "0 0" "$(status_field m8 6) $(status_field m8 7)" "error counters"

@@ -89,6 +89,38 @@ test_spare_exhaustion_passes_the_error_up_and_raises_events() {
 	dmsetup remove holey
 }
 
+test_failing_spare_block_is_retired_and_the_block_remapped_again() {
+	command -v dm-remap >/dev/null || fail "needs the dm-remap CLI in the guest (DM_REMAP_GUEST_CLI)"
+	brd_wipe /dev/ram0
+	spare_wipe /dev/ram1
+	dmsetup create mdust --table "0 $(sectors /dev/ram0) dust /dev/ram0 0 4096"
+	dmsetup create sdust --table "0 $(sectors /dev/ram1) dust /dev/ram1 0 4096"
+	dmsetup mknodes
+	dm_create sf "$(remap_table /dev/mapper/mdust /dev/mapper/sdust 2 block_size 4096)"
+	dmsetup message mdust 0 addbadblock 10 255
+	dmsetup message mdust 0 enable
+	head -c 4096 /dev/urandom >/tmp/a
+	blk_write /dev/mapper/sf 10 4096 </tmp/a || fail "first write failed"
+	assert_eq "R 10 0" "$(dmsetup message sf 0 list)" "remapped to spare block 0"
+	# Now spare block 0 fails too (found through the committed metadata).
+	local s
+	s=$(dm-remap dump --json /dev/mapper/sdust | grep -o '"spare_sector": *[0-9]*' | grep -o '[0-9]*$')
+	[ -n "$s" ] || fail "no spare sector in the dump"
+	dmsetup message sdust 0 addbadblock $((s / 8)) 255
+	dmsetup message sdust 0 enable
+	head -c 4096 /dev/urandom >/tmp/b
+	blk_write /dev/mapper/sf 10 4096 </tmp/b || fail "write with a failing spare block reached the caller"
+	assert_eq "R 10 1" "$(dmsetup message sf 0 list)" "remapped again to spare block 1"
+	# remapped, bad spares, write errors (main once, spare once)
+	assert_eq "1 1 2" "$(status_field sf 3 | cut -d/ -f1) $(status_field sf 5) $(status_field sf 7)" "counters"
+	blk_read /dev/mapper/sf 10 4096 | cmp - /tmp/b
+	# And after a reload the bad spare block stays retired.
+	dmsetup remove sf
+	dm_create sf "$(remap_table /dev/mapper/mdust /dev/mapper/sdust 2 block_size 4096)"
+	assert_eq "1 1" "$(status_field sf 3 | cut -d/ -f1) $(status_field sf 5)" "after reload"
+	blk_read /dev/mapper/sf 10 4096 | cmp - /tmp/b
+}
+
 test_observe_only_passes_write_errors_up() {
 	! lsmod | grep -q '^dm_remap' || rmmod dm_remap
 	modprobe dm_remap real_device_mode=0
