@@ -31,8 +31,9 @@ trial_setup() {
 # fail_a_used_spare: make the spare block of one remapped block fail writes
 # and reads (from the committed metadata, read through the spare device).
 fail_a_used_spare() {
-	local s
-	s=$(dm-remap dump --json /dev/mapper/cs 2>/dev/null | grep -o '"spare_sector": *[0-9]*' | grep -o '[0-9]*$' | head -$((1 + RANDOM % 3)) | tail -1)
+	local s pick=$((1 + RANDOM % 3))
+	# Nothing may be remapped yet: then there is no spare to fail.
+	s=$(dm-remap dump --json /dev/mapper/cs | grep -o '"spare_sector": *[0-9]*' | grep -o '[0-9]*$' | head -$pick | tail -1) || true
 	[ -n "$s" ] || return 0
 	dmsetup message cs 0 addbadblock $((s / 8)) 255 2>/dev/null || return 0
 	dmsetup message cs 0 enable
@@ -40,26 +41,32 @@ fail_a_used_spare() {
 }
 
 run_trial() { # run_trial N
-	local spare_len=$((2048 * (1 + RANDOM % 4))) i b
+	# fio's region: 1-2 MiB at a random MiB of the 16 MiB disk; faults are
+	# placed inside it.  One trial in five has a tiny spare and a burst of
+	# bad blocks, so the pool runs out.
+	local off=$((RANDOM % 8 * 256)) len=$(((1 + RANDOM % 2) * 256)) i b
+	local spare_len=$((2048 * (1 + RANDOM % 4))) nbad=$((RANDOM % 6))
+	if [ $((RANDOM % 5)) -eq 0 ]; then
+		spare_len=1024 nbad=150
+	fi
 	trial_setup $spare_len
 	# Bad blocks present from the start (writes fail) and weak sectors.
-	for i in $(seq 1 $((RANDOM % 6))); do
-		dmsetup message cm 0 addbadblock $((RANDOM % 4096)) 255 2>/dev/null || true # may exist already
+	for i in $(seq 1 $nbad); do
+		dmsetup message cm 0 addbadblock $((off + RANDOM % len)) 255 2>/dev/null || true # may exist already
 	done
 	dmsetup message cm 0 enable
 	for i in $(seq 1 $((RANDOM % 4))); do
-		b=$((RANDOM % 4096))
+		b=$((off + RANDOM % len))
 		echo "+$((b * 8))-$((b * 8 + 7))" >/sys/kernel/config/nullb/cmain/badblocks
 	done
-	local size=$(((1 + RANDOM % 2) * 1024 * 1024))
 	fio --name=t --filename=/dev/mapper/ct --direct=1 --ioengine=libaio --iodepth=$((1 + RANDOM % 8)) \
-		--rw=randwrite --bs=4k --size=$size --offset=$(((RANDOM % 8) * 1024 * 1024)) \
+		--rw=randwrite --bs=4k --size=$((len * 4096)) --offset=$((off * 4096)) \
 		--verify=crc32c --do_verify=1 --randseed=$RANDOM --output=/tmp/fio.$1 &
 	local pid=$!
 	# While it runs: more bad blocks at random moments, and a spare failure.
 	for i in $(seq 1 $((RANDOM % 5))); do
 		sleep 0.$((RANDOM % 5))
-		dmsetup message cm 0 addbadblock $((RANDOM % 4096)) 255 2>/dev/null || true # may exist already
+		dmsetup message cm 0 addbadblock $((off + RANDOM % len)) 255 2>/dev/null || true # may exist already
 	done
 	[ $((RANDOM % 3)) -ne 0 ] || fail_a_used_spare
 	local rc=0
