@@ -320,12 +320,20 @@ impl<S: Storage, D: MetaDevice> Engine<S, D> {
             let (_, scratch) = split_buffer(buffer)?;
             let superblock = probe(device, scratch, expected)?;
             let layout = superblock.layout.grow(expected.spare_sectors)?;
-            if layout.data_blocks != self.spares.blocks() || layout.max_entries > self.table.capacity() {
+            if layout.data_blocks != self.spares.blocks()
+                || layout.max_entries > self.table.capacity()
+            {
                 return Err(MetaError::LayoutChanged);
             }
             self.table.clear();
             self.spares.reset();
-            let loaded = load(device, scratch, &superblock, &mut self.table, &mut self.spares)?;
+            let loaded = load(
+                device,
+                scratch,
+                &superblock,
+                &mut self.table,
+                &mut self.spares,
+            )?;
             (superblock, layout, loaded)
         };
         self.table.set_limit(layout.max_entries);

@@ -21,6 +21,17 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// `next[i]` for a single random cycle through `0..len` (Sattolo's
+/// algorithm), so following it touches every element in random order.
+fn random_cycle(len: usize, state: &mut u64) -> Vec<usize> {
+    let mut next: Vec<usize> = (0..len).collect();
+    for i in (1..len).rev() {
+        let j = (splitmix(state) % i as u64) as usize;
+        next.swap(i, j);
+    }
+    next
+}
+
 fn lookup(c: &mut Criterion) {
     let mut group = c.benchmark_group("lookup");
     group.measurement_time(Duration::from_secs(3));
@@ -67,6 +78,18 @@ fn lookup(c: &mut Criterion) {
                 })
             });
         }
+        // The floor under every cold figure: one dependent load at a random
+        // place in a plain array as large as the table (a random cyclic
+        // pointer chase). No structure of this size can answer a random key
+        // faster than this machine's memory answers one load.
+        let chase = random_cycle(words.len(), &mut state);
+        let mut at = 0usize;
+        group.bench_function(format!("{entries}_entries_memory_floor"), |b| {
+            b.iter(|| {
+                at = chase[at];
+                black_box(at)
+            })
+        });
     }
     group.finish();
 }

@@ -401,7 +401,10 @@ fn stopped_scan_resumes_at_the_exact_block() {
     let window = engine.scan_window(1_000_000_000, 37).unwrap();
     // 37 blocks is below the checkpoint interval: nothing recorded yet.
     engine.scan_advance(window.count).unwrap();
-    assert!(!engine.needs_commit(), "37 blocks must not reach a checkpoint");
+    assert!(
+        !engine.needs_commit(),
+        "37 blocks must not reach a checkpoint"
+    );
     engine.checkpoint_scan().unwrap();
     assert!(engine.needs_commit());
     engine.commit().unwrap();
@@ -495,7 +498,11 @@ fn deferred_open_writes_nothing_and_start_sees_later_commits() {
     )
     .unwrap();
     assert!(!new.is_started());
-    assert_eq!(shared.0.borrow().journal.len(), writes_before, "deferred open wrote");
+    assert_eq!(
+        shared.0.borrow().journal.len(),
+        writes_before,
+        "deferred open wrote"
+    );
     assert!(matches!(
         new.commit(),
         Err(PolicyError::Metadata(MetaError::NotStarted))

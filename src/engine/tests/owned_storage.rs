@@ -232,7 +232,9 @@ fn reader_thread_sees_remaps_while_the_engine_writes() {
 fn readers_see_emptiness_published_by_the_writer() {
     use dm_remap_engine::table::{table_words_for, Entry, RemapTable, TableWriter};
     use std::sync::atomic::AtomicU64;
-    let words: Vec<AtomicU64> = (0..table_words_for(64)).map(|_| AtomicU64::new(0)).collect();
+    let words: Vec<AtomicU64> = (0..table_words_for(64))
+        .map(|_| AtomicU64::new(0))
+        .collect();
     let view = RemapTable::view(&words).unwrap();
     assert!(view.is_empty());
     let mut writer = TableWriter::claim(&words[..]).unwrap();
