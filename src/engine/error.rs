@@ -348,6 +348,28 @@ pub enum MetaError {
         /// Why.
         fault: LogFault,
     },
+    /// A log block before the end of the log is invalid although a later
+    /// commit is complete: damaged in place, not torn by a crash.
+    LogDamaged {
+        /// Block index inside the log area.
+        index: u64,
+        /// Sector of the block.
+        sector: u64,
+        /// Why the block was rejected.
+        fault: LogFault,
+    },
+    /// The log holds blocks of a generation newer than every valid
+    /// superblock: the newest superblock is damaged.
+    NewerGenerationLost {
+        /// Block index inside the log area.
+        index: u64,
+        /// Sector of the block.
+        sector: u64,
+        /// The generation found in the log.
+        found: u64,
+        /// The generation of the superblock that would have been loaded.
+        chosen: u64,
+    },
     /// The superblock names another main device.
     MainUuidMismatch,
     /// The superblock names another spare device.
@@ -391,6 +413,12 @@ impl MetaError {
             MetaError::Superblock { fault, .. } => fault.as_str(),
             MetaError::Snapshot { fault, .. } => fault.as_str(),
             MetaError::Log { fault, .. } => fault.as_str(),
+            MetaError::LogDamaged { .. } => {
+                "log: a block before a complete commit is invalid (damaged in place, not a torn write)"
+            }
+            MetaError::NewerGenerationLost { .. } => {
+                "superblock: the log holds a newer generation than any valid superblock (the newest slot is damaged)"
+            }
             MetaError::MainUuidMismatch => {
                 "superblock: main_uuid mismatch (metadata belongs to another main device)"
             }
@@ -467,6 +495,27 @@ impl fmt::Display for MetaError {
                 f,
                 fault.as_str(),
                 format_args!("{index} at sector {sector}"),
+            ),
+            MetaError::LogDamaged {
+                index,
+                sector,
+                fault,
+            } => {
+                write_located(
+                    f,
+                    fault.as_str(),
+                    format_args!("{index} at sector {sector}"),
+                )?;
+                f.write_str(", but a complete commit follows it: damaged in place, not a torn write")
+            }
+            MetaError::NewerGenerationLost {
+                index,
+                sector,
+                found,
+                chosen,
+            } => write!(
+                f,
+                "log block {index} at sector {sector}: generation {found} is newer than the newest valid superblock (generation {chosen}): the newest superblock slot is damaged; refusing to load older state"
             ),
             _ => f.write_str(self.as_str()),
         }

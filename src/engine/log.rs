@@ -191,6 +191,18 @@ pub fn decode_log_header(
     })
 }
 
+/// The generation of a sound log block (valid frame at `sector`) written by
+/// a generation newer than `generation`, if `block` is one.
+///
+/// Generation `g + 1` writes its log only after its superblock is durable,
+/// so such a block proves that a newer superblock existed and is now
+/// damaged: the older state must not be loaded in its place.
+pub fn newer_generation(block: &MetaBlock, sector: u64, generation: u64) -> Option<u64> {
+    check_frame(block, MAGIC_LOG, sector).ok()?;
+    let found = get_u64(block, OFF_GENERATION);
+    (found > generation).then_some(found)
+}
+
 /// Decodes record `slot` of a validated block.
 pub fn get_record(block: &MetaBlock, slot: usize) -> Result<Record, LogFault> {
     let offset = record_offset(slot).ok_or(LogFault::RecordCount)?;

@@ -10,7 +10,11 @@
 //!    this generation*, grouped into commits; only commits whose
 //!    `COMMIT_END` block is present are applied. The first invalid block
 //!    ends the log (a torn or unflushed write, or a stale block from an
-//!    older generation).
+//!    older generation) — unless the log proves that committed state lies
+//!    beyond it: a later `COMMIT_END` block of this generation (the block
+//!    was damaged in place; a crash only loses the tail) or a sound block
+//!    of a newer generation (the newest superblock is damaged). Loading
+//!    would then silently drop acknowledged remaps, so it is refused.
 
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::AtomicU64;
@@ -20,7 +24,7 @@ use super::block::MetaBlock;
 use super::device::MetaDevice;
 use super::error::{LogFault, MetaError, SuperblockSlot};
 use super::layout::Expected;
-use super::log::{decode_log_header, get_record, Record};
+use super::log::{decode_log_header, get_record, newer_generation, Record};
 use super::snapshot::load_snapshot;
 use super::store::LogPosition;
 use super::superblock::{read_slot, SlotState, Superblock};
@@ -178,10 +182,21 @@ where
                 }
             }
             Err(fault) => {
+                if let Some(found) = newer_generation(block, sector, superblock.generation) {
+                    return Err(MetaError::NewerGenerationLost {
+                        index: position,
+                        sector,
+                        found,
+                        chosen: superblock.generation,
+                    });
+                }
                 first_invalid = Some((position, fault));
                 break;
             }
         }
+    }
+    if let Some((end, fault)) = first_invalid {
+        check_nothing_committed_after(device, block, superblock, end, fault)?;
     }
 
     // Pass 2: apply the complete commits.
@@ -285,25 +300,25 @@ where
     Ok(())
 }
 
-/// Strict check for tools: after the first invalid log position, no later
-/// position may hold a valid block of this generation. If one does, the
-/// invalid block was damaged in place (a crash only ever loses the tail):
-/// returns the reason that block was rejected.
-pub fn check_log_tail<D: MetaDevice + ?Sized>(
+/// Refuses a log whose first invalid block `end` has a complete commit
+/// after it. A commit's last block is written only after the blocks before
+/// it are flushed, so a crash can leave stray blocks of the one unfinished
+/// commit after a torn block, but never a `COMMIT_END`: finding one means
+/// `end` was damaged in place and committed records would be lost.
+fn check_nothing_committed_after<D: MetaDevice + ?Sized>(
     device: &mut D,
     block: &mut MetaBlock,
     superblock: &Superblock,
-    loaded: &Loaded,
+    end: u64,
+    fault: LogFault,
 ) -> Result<(), MetaError> {
     let layout = &superblock.layout;
-    let Some((end, fault)) = loaded.first_invalid else {
-        return Ok(());
-    };
     let mut later = end + 1;
     while let Some(sector) = layout.log_block_sector(later) {
         device.read(sector, block)?;
-        if decode_log_header(block, sector, later, superblock.generation).is_ok() {
-            return Err(MetaError::Log {
+        let header = decode_log_header(block, sector, later, superblock.generation);
+        if header.is_ok_and(|header| header.commit_end) {
+            return Err(MetaError::LogDamaged {
                 index: end,
                 sector: layout.log_block_sector(end).unwrap_or(0),
                 fault,

@@ -119,12 +119,16 @@ impl<U: DerefMut<Target = [u8]>, D: MetaDevice> Store<U, D> {
             state.scanner_cursor,
         )?;
         // Slot B must not hold anything a later probe could mistake for a
-        // newer generation, and log position 0 must not hold a generation-0
-        // block of an earlier format (replay stops at the first invalid
-        // block, so clearing position 0 disowns the whole old log).
+        // newer generation, and the log must hold nothing of an earlier
+        // format: recovery treats a sound block of the current or a newer
+        // generation anywhere in the log as proof of committed state.
         scratch.fill(0);
         device.write(Layout::superblock_sector(1), &scratch[..])?;
-        device.write(layout.log_start, &scratch[..])?;
+        let mut position = 0;
+        while let Some(sector) = layout.log_block_sector(position) {
+            device.write(sector, &scratch[..])?;
+            position += 1;
+        }
         device.flush()?;
         let superblock = Superblock {
             generation: 0,

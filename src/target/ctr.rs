@@ -53,7 +53,7 @@ fn overlaps(a_start: u64, a_len: u64, b_start: u64, b_len: u64) -> bool {
 }
 
 fn metadata_error(spare: &DmDevice, e: MetaError) -> CtrError {
-    dm_err!("spare {}: {}", name(spare), e.as_str());
+    dm_err!("spare {}: {}", name(spare), e);
     match e {
         MetaError::ForeignData => {
             CtrError::invalid(c"Spare region holds foreign data; refusing to overwrite it (wipe it or pick another)")

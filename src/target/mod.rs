@@ -417,7 +417,7 @@ impl Target for RemapTarget {
             return Ok(());
         }
         worker.engine.start(&self.expected).map_err(|e| {
-            dm_err!("{}: cannot take over the metadata: {}", self.main.name().to_str().unwrap_or("?"), e.as_str());
+            dm_err!("{}: cannot take over the metadata: {}", self.main.name().to_str().unwrap_or("?"), e);
             Errno::EIO
         })?;
         let cursor = worker.engine.status().scanner_cursor;

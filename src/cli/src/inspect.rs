@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicU64;
 use dm_remap_engine::allocator::SpareAllocator;
 use dm_remap_engine::block::META_BLOCK_BYTES;
 use dm_remap_engine::recovery::{
-    check_binding, check_log_tail, choose_superblock, load, read_slots, Loaded, Slots,
+    check_binding, choose_superblock, load, read_slots, Loaded, Slots,
 };
 use dm_remap_engine::superblock::Superblock;
 use dm_remap_engine::table::Entry;
@@ -23,8 +23,6 @@ pub struct Report {
     pub entries: Vec<(u64, Entry)>,
     /// Bad spare blocks.
     pub bad: Vec<u64>,
-    /// Result of the strict log tail check (only `check` fails on it).
-    pub log_tail: Result<(), MetaError>,
 }
 
 /// Recovers the metadata read-only.
@@ -42,7 +40,6 @@ pub fn inspect<D: MetaDevice>(device: &mut D, expected: &Expected) -> Result<Rep
     let mut spares = SpareAllocator::new(&mut bitmap_words, layout.data_blocks)
         .map_err(|_| MetaError::BitmapMemoryTooSmall)?;
     let loaded = load(device, &mut block, &superblock, &mut writer, &mut spares)?;
-    let log_tail = check_log_tail(device, &mut block, &superblock, &loaded);
     let mut entries: Vec<(u64, Entry)> = writer.iter().collect();
     entries.sort_by_key(|(main, _)| *main);
     let bad = (0..layout.data_blocks)
@@ -54,6 +51,5 @@ pub fn inspect<D: MetaDevice>(device: &mut D, expected: &Expected) -> Result<Rep
         loaded,
         entries,
         bad,
-        log_tail,
     })
 }

@@ -406,9 +406,6 @@ fn check(path: PathBuf, expect: ExpectArgs) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let expected = expect.expected(&mut device)?;
     let report = inspect(&mut device, &expected).map_err(|e| e.to_string())?;
-    report.log_tail.map_err(|e| {
-        format!("{e} (valid log blocks follow it: damaged in place, not a torn write)")
-    })?;
     for (name, state) in [("A", &report.slots.a), ("B", &report.slots.b)] {
         if let SlotState::Invalid(fault) = state {
             eprintln!(

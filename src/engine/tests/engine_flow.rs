@@ -3,10 +3,11 @@
 mod common;
 
 use common::*;
+use dm_remap_engine::error::LogFault;
 use dm_remap_engine::layout::Layout;
 use dm_remap_engine::{
-    Engine, Event, IoTarget, MemoryRequirements, MetaError, Mode, PolicyError, ReadErrorAction,
-    Route,
+    Engine, Event, IoTarget, MemoryRequirements, MetaDevice, MetaError, Mode, PolicyError,
+    ReadErrorAction, Route, Storage,
 };
 
 const MAIN_SECTORS: u64 = 8 * 1024; // 1024 blocks of 4 KiB
@@ -529,4 +530,95 @@ fn deferred_open_writes_nothing_and_start_sees_later_commits() {
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
     let reopened = memory.open_engine(shared.clone(), MAIN_SECTORS, SPARE_SECTORS);
     assert_eq!(reopened.status().remapped_blocks, 3);
+}
+
+/// Remaps `block` after a write error and commits it (one log block).
+fn commit_remap<S: Storage, D: MetaDevice>(engine: &mut Engine<S, D>, block: u64) {
+    let ticket = engine.on_write_error(block, IoTarget::Main, true).unwrap();
+    engine.complete_remap(ticket).unwrap();
+    engine.commit().unwrap();
+}
+
+/// Flips one byte of the 4 KiB metadata block at `sector`.
+fn damage(image: &mut [u8], sector: u64) {
+    image[sector as usize * 512 + 100] ^= 0x5A;
+}
+
+#[test]
+fn damaged_log_block_before_a_complete_commit_is_refused_not_skipped() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
+    for block in [5, 6, 7] {
+        commit_remap(&mut engine, block);
+    }
+    let log = *engine.layout();
+    drop(engine);
+    let expected = expected(MAIN_SECTORS, SPARE_SECTORS);
+    // The middle commit damaged: the third is complete after it, so loading
+    // the first alone would drop acknowledged remaps.
+    let mut image = device.durable.clone();
+    damage(&mut image, log.log_block_sector(1).unwrap());
+    match recover_image(&image, &expected) {
+        Err(MetaError::LogDamaged {
+            index: 1,
+            sector,
+            fault: LogFault::BadChecksum,
+        }) => assert_eq!(Some(sector), log.log_block_sector(1)),
+        other => panic!("damaged middle log block: {other:?}"),
+    }
+    // The last commit damaged looks like a torn write: the first two load.
+    let mut image = device.durable.clone();
+    damage(&mut image, log.log_block_sector(2).unwrap());
+    let (state, _, loaded) = recover_image(&image, &expected).unwrap();
+    assert_eq!(
+        state.entries.keys().copied().collect::<Vec<_>>(),
+        vec![5, 6]
+    );
+    assert_eq!(loaded.first_invalid, Some((2, LogFault::BadChecksum)));
+}
+
+#[test]
+fn damaged_newest_superblock_is_refused_once_its_log_was_written() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
+    commit_remap(&mut engine, 5);
+    drop(engine);
+    // Generation 1 (slot B) after a reopen, with nothing logged yet.
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let engine = memory.open_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
+    assert_eq!(engine.status().generation, 1);
+    let before = engine_state(&engine);
+    drop(engine);
+    let expected = expected(MAIN_SECTORS, SPARE_SECTORS);
+    let slot_b = Layout::superblock_sector(1);
+    // Slot B damaged before generation 1 logged anything: generation 0 and
+    // its log still describe the same state, so it loads.
+    let mut image = device.durable.clone();
+    damage(&mut image, slot_b);
+    let (state, superblock, _) = recover_image(&image, &expected).unwrap();
+    assert_eq!(superblock.generation, 0);
+    assert_eq!(state, before);
+    // Once generation 1 has logged a commit, generation 0's log is gone:
+    // loading it would lose remap 6 (and 5's log record), so it is refused.
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = memory.open_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
+    let generation = engine.status().generation;
+    commit_remap(&mut engine, 6);
+    drop(engine);
+    let mut image = device.durable.clone();
+    damage(
+        &mut image,
+        Layout::superblock_sector((generation % 2) as usize),
+    );
+    match recover_image(&image, &expected) {
+        Err(MetaError::NewerGenerationLost {
+            index: 0,
+            found,
+            chosen,
+            ..
+        }) => assert_eq!((found, chosen), (generation, generation - 1)),
+        other => panic!("damaged newest superblock: {other:?}"),
+    }
 }
