@@ -93,7 +93,7 @@ run_line() { # run_line LINE FLAVOUR SUITE [SUITE...]
 # The crash suite checks metadata in the guest with the CLI built above.
 export DM_REMAP_GUEST_CLI=$REPO/target/debug/dm-remap
 run_line 7.2 debug foundation reboot
-run_line 7.3 perf smoke proof crash campaign
+run_line 7.3 perf smoke proof crash corrupt campaign
 run_line 6.12 perf smoke
 
 # 5. Packaging: DKMS, DEB and RPM end to end (tests/pkg/run.sh, docs/PACKAGING.md).
