@@ -72,6 +72,8 @@ impl kernel::Module for DmRemapModule {
             Error::from_errno(e.0)
         })?;
         dm_info!("version {VERSION} loaded");
-        Ok(Self { _target: registration })
+        Ok(Self {
+            _target: registration,
+        })
     }
 }

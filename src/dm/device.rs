@@ -26,7 +26,10 @@ impl DmDevice {
     ///
     /// `dev` must have been obtained with `dm_get_device(ti, ...)` and not
     /// yet released; the returned value takes over that reference.
-    pub(crate) unsafe fn from_raw(ti: *mut bindings::dm_target, dev: *mut bindings::dm_dev) -> Self {
+    pub(crate) unsafe fn from_raw(
+        ti: *mut bindings::dm_target,
+        dev: *mut bindings::dm_dev,
+    ) -> Self {
         Self { ti, dev }
     }
 

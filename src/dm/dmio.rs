@@ -40,7 +40,14 @@ impl DmIo {
         })
     }
 
-    fn io(&self, dev: &DmDevice, opf: u32, sector: u64, buf: *mut u8, len: usize) -> Result<(), Errno> {
+    fn io(
+        &self,
+        dev: &DmDevice,
+        opf: u32,
+        sector: u64,
+        buf: *mut u8,
+        len: usize,
+    ) -> Result<(), Errno> {
         if len % SECTOR != 0 {
             return Err(Errno::EINVAL);
         }
@@ -58,7 +65,13 @@ impl DmIo {
     /// Write the data the bio currently points at (its iterator) to
     /// `sector` of `dev`, synchronously; the bio itself is not submitted.
     /// The caller must own the bio (e.g. an [`OwnedBio`](super::OwnedBio)).
-    pub fn write_bio(&self, dev: &DmDevice, sector: u64, bio: &super::Bio, fua: bool) -> Result<(), Errno> {
+    pub fn write_bio(
+        &self,
+        dev: &DmDevice,
+        sector: u64,
+        bio: &super::Bio,
+        fua: bool,
+    ) -> Result<(), Errno> {
         let mut opf = bindings::req_op_REQ_OP_WRITE | bindings::DM_REMAP_REQ_SYNC;
         if fua {
             opf |= bindings::DM_REMAP_REQ_FUA;
@@ -70,7 +83,12 @@ impl DmIo {
     /// synchronously (the bio itself is not submitted).  The caller must
     /// own the bio.
     pub fn read_bio(&self, dev: &DmDevice, sector: u64, bio: &super::Bio) -> Result<(), Errno> {
-        self.bio_io(dev, bindings::req_op_REQ_OP_READ | bindings::DM_REMAP_REQ_SYNC, sector, bio)
+        self.bio_io(
+            dev,
+            bindings::req_op_REQ_OP_READ | bindings::DM_REMAP_REQ_SYNC,
+            sector,
+            bio,
+        )
     }
 
     fn bio_io(&self, dev: &DmDevice, opf: u32, sector: u64, bio: &super::Bio) -> Result<(), Errno> {
@@ -163,7 +181,9 @@ impl DmIo {
 
     /// Flush the device's volatile write cache (an empty `REQ_PREFLUSH`).
     pub fn flush(&self, dev: &DmDevice) -> Result<(), Errno> {
-        let opf = bindings::req_op_REQ_OP_WRITE | bindings::DM_REMAP_REQ_PREFLUSH | bindings::DM_REMAP_REQ_SYNC;
+        let opf = bindings::req_op_REQ_OP_WRITE
+            | bindings::DM_REMAP_REQ_PREFLUSH
+            | bindings::DM_REMAP_REQ_SYNC;
         self.io(dev, opf, 0, core::ptr::null_mut(), 0)
     }
 }

@@ -25,7 +25,8 @@ impl Zeroable for AtomicU64 {}
 
 fn alloc_zeroed(bytes: usize) -> Result<NonNull<u8>, Errno> {
     // SAFETY: kvzalloc may be called with any size from process context.
-    NonNull::new(unsafe { bindings::dm_remap_kvzalloc(bytes.max(1)) }.cast::<u8>()).ok_or(Errno::ENOMEM)
+    NonNull::new(unsafe { bindings::dm_remap_kvzalloc(bytes.max(1)) }.cast::<u8>())
+        .ok_or(Errno::ENOMEM)
 }
 
 /// A uniquely owned, zero-initialised `[T]` in `kvzalloc` memory.
@@ -43,7 +44,9 @@ unsafe impl<T: Zeroable + Sync> Sync for KvBuf<T> {}
 impl<T: Zeroable> KvBuf<T> {
     /// `len` zeroed elements.
     pub fn new(len: usize) -> Result<Self, Errno> {
-        let bytes = len.checked_mul(core::mem::size_of::<T>()).ok_or(Errno::ENOMEM)?;
+        let bytes = len
+            .checked_mul(core::mem::size_of::<T>())
+            .ok_or(Errno::ENOMEM)?;
         Ok(Self {
             ptr: alloc_zeroed(bytes)?.cast(),
             len,
@@ -133,7 +136,9 @@ impl<T: Zeroable + Sync> KvShared<T> {
 impl<T: Zeroable + Sync> Clone for KvShared<T> {
     fn clone(&self) -> Self {
         // SAFETY: the header is alive while any handle is.
-        unsafe { self.header.as_ref() }.refs.fetch_add(1, Ordering::Relaxed);
+        unsafe { self.header.as_ref() }
+            .refs
+            .fetch_add(1, Ordering::Relaxed);
         Self {
             header: self.header,
             _owns: PhantomData,
@@ -148,7 +153,12 @@ impl<T: Zeroable + Sync> Deref for KvShared<T> {
         // zero-initialised `T`s for as long as any handle is alive.
         unsafe {
             let len = self.header.as_ref().len;
-            let data = self.header.as_ptr().cast::<u8>().add(Self::DATA_OFFSET).cast::<T>();
+            let data = self
+                .header
+                .as_ptr()
+                .cast::<u8>()
+                .add(Self::DATA_OFFSET)
+                .cast::<T>();
             core::slice::from_raw_parts(data, len)
         }
     }
@@ -157,7 +167,11 @@ impl<T: Zeroable + Sync> Deref for KvShared<T> {
 impl<T: Zeroable + Sync> Drop for KvShared<T> {
     fn drop(&mut self) {
         // SAFETY: the header is alive while this handle is.
-        if unsafe { self.header.as_ref() }.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if unsafe { self.header.as_ref() }
+            .refs
+            .fetch_sub(1, Ordering::AcqRel)
+            == 1
+        {
             // SAFETY: this was the last handle; nobody can reach the memory.
             unsafe { bindings::kvfree(self.header.as_ptr().cast()) };
         }

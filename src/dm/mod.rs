@@ -37,15 +37,15 @@ pub use args::Args;
 pub use bio::{Bio, BioQueue, OwnedBio, ReqOp, SavedIter, PER_BIO_BYTES};
 pub use device::DmDevice;
 pub use dmio::DmIo;
-pub use kvbuf::{KvBuf, KvShared};
-pub use sync::{Mutex, MutexGuard, SpinLock};
-pub use work::{WorkBox, WorkItem, WorkRef};
 pub use emit::Emitter;
+pub use kvbuf::{KvBuf, KvShared};
 pub use limits::QueueLimits;
+pub use sync::{Mutex, MutexGuard, SpinLock};
 pub use target::{
-    CtrContext, CtrError, DeviceIterator, EndIo, EndIoResult, MapIo, MapResult, MessageResult, Registration,
-    StatusKind, TableEvent, Target, Ti,
+    CtrContext, CtrError, DeviceIterator, EndIo, EndIoResult, MapIo, MapResult, MessageResult,
+    Registration, StatusKind, TableEvent, Target, Ti,
 };
+pub use work::{WorkBox, WorkItem, WorkRef};
 
 /// A negative errno value as returned to device-mapper core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -61,7 +61,9 @@ unsafe extern "C" fn set_uint_in_range<const MIN: u32, const MAX: u32>(
         // SAFETY: `val` is a NUL-terminated string (function contract).
         let text = unsafe { CStr::from_ptr(val) };
         let text = text.to_str().unwrap_or("(not UTF-8)").trim_end();
-        crate::dm_err!("parameter {name}: '{text}' is not a whole number in the range {MIN}..{MAX}");
+        crate::dm_err!(
+            "parameter {name}: '{text}' is not a whole number in the range {MIN}..{MAX}"
+        );
         return super::Errno::EINVAL.0;
     }
     // SAFETY: `arg` points to the parameter's `AtomicU32` (function
@@ -82,7 +84,8 @@ macro_rules! uint_param {
         /// Storage of the module parameter of the same name.
         #[no_mangle]
         #[allow(non_upper_case_globals)]
-        pub static $name: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new($default);
+        pub static $name: core::sync::atomic::AtomicU32 =
+            core::sync::atomic::AtomicU32::new($default);
         /// Range-checking ops of the module parameter.
         #[no_mangle]
         #[allow(non_upper_case_globals)]

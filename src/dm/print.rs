@@ -76,7 +76,9 @@ pub fn ratelimit() -> bool {
     let now = super::misc::now_ns();
     let start = WINDOW_START.load(Relaxed);
     if now.wrapping_sub(start) >= RATELIMIT_INTERVAL_NS
-        && WINDOW_START.compare_exchange(start, now, Relaxed, Relaxed).is_ok()
+        && WINDOW_START
+            .compare_exchange(start, now, Relaxed, Relaxed)
+            .is_ok()
     {
         WINDOW_COUNT.store(0, Relaxed);
         let missed = SUPPRESSED.swap(0, Relaxed);

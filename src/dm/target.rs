@@ -312,7 +312,12 @@ pub trait Target: Sized + Send + Sync {
     fn status(&self, ti: &Ti, kind: StatusKind, out: &mut Emitter<'_>);
 
     /// Handle `dmsetup message`.
-    fn message(&self, _ti: &Ti, _args: &mut Args<'_>, _out: &mut Emitter<'_>) -> Result<MessageResult, Errno> {
+    fn message(
+        &self,
+        _ti: &Ti,
+        _args: &mut Args<'_>,
+        _out: &mut Emitter<'_>,
+    ) -> Result<MessageResult, Errno> {
         Err(Errno::EINVAL)
     }
 
@@ -390,7 +395,10 @@ unsafe extern "C" fn dtr_trampoline<T: Target>(ti: *mut bindings::dm_target) {
     }
 }
 
-unsafe extern "C" fn map_trampoline<T: Target>(ti: *mut bindings::dm_target, bio: *mut bindings::bio) -> c_int {
+unsafe extern "C" fn map_trampoline<T: Target>(
+    ti: *mut bindings::dm_target,
+    bio: *mut bindings::bio,
+) -> c_int {
     // SAFETY: `map` is called between a successful `ctr` and `dtr` with a
     // valid `ti` and a bio clone owned by the target for this call.
     let (t, ti, bio) = unsafe { (state::<T>(ti), Ti::from_raw(ti), Bio::from_raw(bio)) };
@@ -414,7 +422,14 @@ unsafe extern "C" fn end_io_trampoline<T: Target>(
 ) -> c_int {
     // SAFETY: as for `map`; `error` points to the bio's status, which the
     // target may change during `end_io`.
-    let (t, ti, bio, status) = unsafe { (state::<T>(ti), Ti::from_raw(ti), Bio::from_raw(bio), &mut *error) };
+    let (t, ti, bio, status) = unsafe {
+        (
+            state::<T>(ti),
+            Ti::from_raw(ti),
+            Bio::from_raw(bio),
+            &mut *error,
+        )
+    };
     let taken = core::cell::Cell::new(false);
     let result = t.end_io(ti, EndIo { bio, taken: &taken }, status);
     if taken.get() {
@@ -440,7 +455,13 @@ unsafe extern "C" fn status_trampoline<T: Target>(
     };
     // SAFETY: called between `ctr` and `dtr`; `result` is writable for
     // `maxlen` bytes during the call.
-    let (t, ti, mut out) = unsafe { (state::<T>(ti), Ti::from_raw(ti), Emitter::from_raw(result, maxlen)) };
+    let (t, ti, mut out) = unsafe {
+        (
+            state::<T>(ti),
+            Ti::from_raw(ti),
+            Emitter::from_raw(result, maxlen),
+        )
+    };
     t.status(ti, kind, &mut out);
 }
 
@@ -485,9 +506,18 @@ unsafe extern "C" fn iterate_devices_trampoline<T: Target>(
     t.iterate_devices(tiref, &mut it)
 }
 
-unsafe extern "C" fn io_hints_trampoline<T: Target>(ti: *mut bindings::dm_target, limits: *mut bindings::queue_limits) {
+unsafe extern "C" fn io_hints_trampoline<T: Target>(
+    ti: *mut bindings::dm_target,
+    limits: *mut bindings::queue_limits,
+) {
     // SAFETY: called between `ctr` and `dtr` with limits we may change.
-    let (t, ti, limits) = unsafe { (state::<T>(ti), Ti::from_raw(ti), QueueLimits::from_raw(limits)) };
+    let (t, ti, limits) = unsafe {
+        (
+            state::<T>(ti),
+            Ti::from_raw(ti),
+            QueueLimits::from_raw(limits),
+        )
+    };
     t.io_hints(ti, limits);
 }
 
@@ -569,7 +599,10 @@ impl<T: Target> Registration<T> {
         if r != 0 {
             return Err(Errno(r));
         }
-        Ok(Self { tt, _t: PhantomData })
+        Ok(Self {
+            tt,
+            _t: PhantomData,
+        })
     }
 }
 

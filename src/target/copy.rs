@@ -49,35 +49,62 @@ impl CopyError {
 
 impl State {
     /// Where `block` lives now: device, absolute sector and policy target.
-    pub(super) fn location(&self, worker: &Worker, block: u64, route: Route) -> (&DmDevice, u64, IoTarget) {
+    pub(super) fn location(
+        &self,
+        worker: &Worker,
+        block: u64,
+        route: Route,
+    ) -> (&DmDevice, u64, IoTarget) {
         match route {
             Route::Spare(index) => match worker.engine.spare_sector(index) {
-                Some(sector) => (&self.spare, self.spare_offset + sector, IoTarget::Spare(index)),
+                Some(sector) => (
+                    &self.spare,
+                    self.spare_offset + sector,
+                    IoTarget::Spare(index),
+                ),
                 // Unreachable for a table the engine validated; reading
                 // main then fails or returns main's data, never garbage.
-                None => (&self.main, self.main_offset + (block << self.block_shift), IoTarget::Main),
+                None => (
+                    &self.main,
+                    self.main_offset + (block << self.block_shift),
+                    IoTarget::Main,
+                ),
             },
-            _ => (&self.main, self.main_offset + (block << self.block_shift), IoTarget::Main),
+            _ => (
+                &self.main,
+                self.main_offset + (block << self.block_shift),
+                IoTarget::Main,
+            ),
         }
     }
 
     /// Read retries (the `read_retries` feature).
     pub(super) fn read_retries(&self) -> u32 {
-        self.features.read_retries.unwrap_or(super::table::DEFAULT_READ_RETRIES)
+        self.features
+            .read_retries
+            .unwrap_or(super::table::DEFAULT_READ_RETRIES)
     }
 
     /// Copy `block` to the spare block of `ticket` (from `begin_remap` or
     /// `on_read_retry_succeeded`, so the block is busy) and commit.  A
     /// failing spare block is retired and another one tried.  On error the
     /// block is back in its previous state.
-    pub(super) fn copy_remap(&self, worker: &mut Worker, ticket: RemapTicket) -> Result<(), CopyError> {
+    pub(super) fn copy_remap(
+        &self,
+        worker: &mut Worker,
+        ticket: RemapTicket,
+    ) -> Result<(), CopyError> {
         self.copy_remap_uncommitted(worker, ticket)?;
         worker.engine.commit().map_err(CopyError::Commit)
     }
 
     /// [`State::copy_remap`] without the commit: the caller commits before
     /// it reports success to anyone.
-    pub(super) fn copy_remap_uncommitted(&self, worker: &mut Worker, mut ticket: RemapTicket) -> Result<(), CopyError> {
+    pub(super) fn copy_remap_uncommitted(
+        &self,
+        worker: &mut Worker,
+        mut ticket: RemapTicket,
+    ) -> Result<(), CopyError> {
         let block = ticket.block;
         loop {
             if self.drain_writes().is_err() {
@@ -86,12 +113,19 @@ impl State {
             }
             // The route of a busy block is Defer; the entry's spare (if
             // any) still holds the data.
-            let route = match worker.engine.table().get(block).and_then(|entry| entry.spare()) {
+            let route = match worker
+                .engine
+                .table()
+                .get(block)
+                .and_then(|entry| entry.spare())
+            {
                 Some(spare) => Route::Spare(spare),
                 None => Route::Main,
             };
             let (dev, sector, _) = self.location(worker, block, route);
-            let Worker { engine, block_buf, .. } = &mut *worker;
+            let Worker {
+                engine, block_buf, ..
+            } = &mut *worker;
             let io = engine.device_mut().io();
             let mut read = io.read(dev, sector, block_buf);
             for _ in 0..self.read_retries() {
@@ -106,12 +140,22 @@ impl State {
             }
             let to = self.spare_offset + ticket.spare_sector;
             if let Err(e) = io.write(&self.spare, to, block_buf, false) {
-                crate::dm_err_limit!("spare block {} failed ({}); trying another", ticket.spare, e.0);
+                crate::dm_err_limit!(
+                    "spare block {} failed ({}); trying another",
+                    ticket.spare,
+                    e.0
+                );
                 let _ = worker.engine.fail_remap(ticket, true);
-                ticket = worker.engine.begin_remap(block, true).map_err(CopyError::Policy)?;
+                ticket = worker
+                    .engine
+                    .begin_remap(block, true)
+                    .map_err(CopyError::Policy)?;
                 continue;
             }
-            return worker.engine.complete_remap(ticket).map_err(CopyError::Policy);
+            return worker
+                .engine
+                .complete_remap(ticket)
+                .map_err(CopyError::Policy);
         }
     }
 }

@@ -11,7 +11,8 @@ use crate::dm::misc::random_uuid;
 use crate::dm::param;
 use crate::dm::{Args, BioQueue, CtrContext, CtrError, DmDevice, KvBuf, KvShared, Mutex, SpinLock};
 use crate::engine::{
-    Config, DeviceBinding, Engine, EngineMemory, Expected, FormatParams, Layout, MemoryRequirements, MetaError,
+    Config, DeviceBinding, Engine, EngineMemory, Expected, FormatParams, Layout,
+    MemoryRequirements, MetaError,
 };
 use crate::{dm_err, dm_info, dm_warn};
 use core::ffi::CStr;
@@ -28,9 +29,19 @@ fn path(p: &CStr) -> &str {
     p.to_str().unwrap_or("(not UTF-8)")
 }
 
-fn open_device(ctx: &mut CtrContext<'_>, p: &CStr, role: &str, fail: &'static CStr) -> Result<DmDevice, CtrError> {
+fn open_device(
+    ctx: &mut CtrContext<'_>,
+    p: &CStr,
+    role: &str,
+    fail: &'static CStr,
+) -> Result<DmDevice, CtrError> {
     ctx.get_device(p).map_err(|e| {
-        dm_err!("cannot open {role} device {}: {} ({})", path(p), lookup_error_reason(e), e.0);
+        dm_err!(
+            "cannot open {role} device {}: {} ({})",
+            path(p),
+            lookup_error_reason(e),
+            e.0
+        );
         CtrError::invalid(fail)
     })
 }
@@ -55,9 +66,9 @@ fn overlaps(a_start: u64, a_len: u64, b_start: u64, b_len: u64) -> bool {
 fn metadata_error(spare: &DmDevice, e: MetaError) -> CtrError {
     dm_err!("spare {}: {}", name(spare), e);
     match e {
-        MetaError::ForeignData => {
-            CtrError::invalid(c"Spare region holds foreign data; refusing to overwrite it (wipe it or pick another)")
-        }
+        MetaError::ForeignData => CtrError::invalid(
+            c"Spare region holds foreign data; refusing to overwrite it (wipe it or pick another)",
+        ),
         _ => CtrError::invalid(c"Spare metadata rejected (reason in the kernel log)"),
     }
 }
@@ -71,7 +82,11 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
     let spare = open_device(ctx, line.spare_path, "spare", c"Spare device lookup failed")?;
 
     let main_size = main.sectors();
-    if line.main_offset.checked_add(len).is_none_or(|end| end > main_size) {
+    if line
+        .main_offset
+        .checked_add(len)
+        .is_none_or(|end| end > main_size)
+    {
         dm_err!(
             "main_offset {} + length {} exceeds main device {} ({} sectors)",
             line.main_offset,
@@ -79,13 +94,19 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
             name(&main),
             main_size
         );
-        return Err(CtrError::invalid(c"Invalid <main_offset>: mapped range goes beyond the main device"));
+        return Err(CtrError::invalid(
+            c"Invalid <main_offset>: mapped range goes beyond the main device",
+        ));
     }
     if line.spare_len == 0 {
         return Err(CtrError::invalid(c"Invalid <spare_len>: must not be zero"));
     }
     let spare_size = spare.sectors();
-    if line.spare_offset.checked_add(line.spare_len).is_none_or(|end| end > spare_size) {
+    if line
+        .spare_offset
+        .checked_add(line.spare_len)
+        .is_none_or(|end| end > spare_size)
+    {
         dm_err!(
             "spare_offset {} + spare_len {} exceeds spare device {} ({} sectors)",
             line.spare_offset,
@@ -93,9 +114,13 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
             name(&spare),
             spare_size
         );
-        return Err(CtrError::invalid(c"Invalid <spare_len>: spare region goes beyond the spare device"));
+        return Err(CtrError::invalid(
+            c"Invalid <spare_len>: spare region goes beyond the spare device",
+        ));
     }
-    if main.same_device(&spare) && overlaps(line.main_offset, len, line.spare_offset, line.spare_len) {
+    if main.same_device(&spare)
+        && overlaps(line.main_offset, len, line.spare_offset, line.spare_len)
+    {
         dm_err!(
             "spare region {}+{} overlaps the mapped range {}+{} of {}",
             line.spare_offset,
@@ -104,24 +129,43 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
             len,
             name(&main)
         );
-        return Err(CtrError::invalid(c"Spare region overlaps the mapped range of the main device"));
+        return Err(CtrError::invalid(
+            c"Spare region overlaps the mapped range of the main device",
+        ));
     }
 
     // Block size: by default the larger logical block size of the two
     // devices; a larger one may be asked for, and is then also the mapped
     // device's logical block size, so no bio ever covers part of a block.
-    let lbs = main.logical_block_size().max(spare.logical_block_size()).max(512);
+    let lbs = main
+        .logical_block_size()
+        .max(spare.logical_block_size())
+        .max(512);
     let block_size = line.features.block_size.unwrap_or(lbs);
     if block_size < lbs {
         dm_err!("block_size {block_size} is smaller than the devices' logical block size {lbs}");
-        return Err(CtrError::invalid(c"Invalid block_size: smaller than the devices' logical block size"));
+        return Err(CtrError::invalid(
+            c"Invalid block_size: smaller than the devices' logical block size",
+        ));
     }
     let block_sectors = u64::from(block_size / 512);
     let block_shift = block_sectors.trailing_zeros();
     for (what, value, msg) in [
-        ("main_offset", line.main_offset, c"Invalid <main_offset>: not a multiple of the block size"),
-        ("spare_offset", line.spare_offset, c"Invalid <spare_offset>: not a multiple of the block size"),
-        ("target length", len, c"Invalid target length: not a multiple of the block size"),
+        (
+            "main_offset",
+            line.main_offset,
+            c"Invalid <main_offset>: not a multiple of the block size",
+        ),
+        (
+            "spare_offset",
+            line.spare_offset,
+            c"Invalid <spare_offset>: not a multiple of the block size",
+        ),
+        (
+            "target length",
+            len,
+            c"Invalid target length: not a multiple of the block size",
+        ),
     ] {
         if value % block_sectors != 0 {
             dm_err!("{what} {value} is not a multiple of the block size ({block_size} bytes)");
@@ -139,7 +183,9 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
         },
     ) {
         dm_err!("spare_len {}: {}", line.spare_len, e.as_str());
-        return Err(CtrError::invalid(c"Invalid <spare_len>: too small for the metadata and one spare block"));
+        return Err(CtrError::invalid(
+            c"Invalid <spare_len>: too small for the metadata and one spare block",
+        ));
     }
 
     // Spare sizing policy (module parameters).
@@ -153,7 +199,9 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
                 percent,
                 minimum
             );
-            return Err(CtrError::invalid(c"Spare region too small (strict_spare_sizing=1)"));
+            return Err(CtrError::invalid(
+                c"Spare region too small (strict_spare_sizing=1)",
+            ));
         }
         dm_warn!(
             "spare_len {} is below spare_overhead_percent={}% of the mapped length ({} sectors)",
@@ -166,7 +214,10 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
     let config = Config {
         observe_only: line.features.no_auto_remap || param::get(&params::real_device_mode) == 0,
         read_retries: line.features.read_retries.unwrap_or(DEFAULT_READ_RETRIES),
-        scan_rate: line.features.scan_rate.unwrap_or(super::scan::DEFAULT_SCAN_RATE),
+        scan_rate: line
+            .features
+            .scan_rate
+            .unwrap_or(super::scan::DEFAULT_SCAN_RATE),
         // A worker run may scan up to 8 full windows.
         scan_burst: super::scan::WINDOWS_PER_RUN * super::scan::WINDOW_BLOCKS,
         ..Config::default()
@@ -197,7 +248,9 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
                     superblock.layout.block_size,
                     block_size
                 );
-                return Err(CtrError::invalid(c"Invalid block_size: differs from the spare's metadata"));
+                return Err(CtrError::invalid(
+                    c"Invalid block_size: differs from the spare's metadata",
+                ));
             }
             let table = KvShared::<AtomicU64>::new(req.table_words).map_err(|_| nomem())?;
             let memory = EngineMemory::<KernelStorage> {
@@ -207,8 +260,8 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
             };
             // Read-only until the first resume: the table this one replaces
             // may still be writing the metadata (see `State::preresume`).
-            let engine =
-                Engine::open_deferred(meta, memory, &expected, config).map_err(|e| metadata_error(&spare, e))?;
+            let engine = Engine::open_deferred(meta, memory, &expected, config)
+                .map_err(|e| metadata_error(&spare, e))?;
             dm_info!(
                 "{}: loaded metadata generation {} on {} ({} remapped, {} pending)",
                 name(&main),
@@ -224,7 +277,8 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
                 block_size,
                 ..FormatParams::defaults_for(line.spare_len)
             };
-            let req = MemoryRequirements::for_format(line.spare_len, params).map_err(|e| metadata_error(&spare, e))?;
+            let req = MemoryRequirements::for_format(line.spare_len, params)
+                .map_err(|e| metadata_error(&spare, e))?;
             let table = KvShared::<AtomicU64>::new(req.table_words).map_err(|_| nomem())?;
             let memory = EngineMemory::<KernelStorage> {
                 table: table.clone(),

@@ -4,12 +4,12 @@
 //! docs/dm-remap.rst).  Anything invalid gets -EINVAL and a message in the
 //! kernel log naming the problem.
 
+use super::copy::CopyError;
+use super::scan;
 use super::table::parse_u64;
 use super::{RemapTarget, Worker};
 use crate::dm::{Args, Emitter, Errno, MessageResult, Ti};
 use crate::dm_err;
-use super::copy::CopyError;
-use super::scan;
 use crate::engine::IoTarget;
 use core::fmt::Write;
 
@@ -31,7 +31,12 @@ fn invalid(what: core::fmt::Arguments<'_>) -> Result<MessageResult, Errno> {
 }
 
 /// Handle one message.
-pub(super) fn handle(t: &RemapTarget, _ti: &Ti, args: &mut Args<'_>, out: &mut Emitter<'_>) -> Result<MessageResult, Errno> {
+pub(super) fn handle(
+    t: &RemapTarget,
+    _ti: &Ti,
+    args: &mut Args<'_>,
+    out: &mut Emitter<'_>,
+) -> Result<MessageResult, Errno> {
     let Some(command) = args.next_str() else {
         return invalid(format_args!("empty message; try 'help'"));
     };
@@ -80,7 +85,9 @@ pub(super) fn handle(t: &RemapTarget, _ti: &Ti, args: &mut Args<'_>, out: &mut E
         }
         "remap" => {
             if !(1..=2).contains(&extra) {
-                return invalid(format_args!("'remap' takes a block number and an optional count"));
+                return invalid(format_args!(
+                    "'remap' takes a block number and an optional count"
+                ));
             }
             let mut number = || match args.next_str() {
                 Some(Ok(text)) => parse_u64(text),
@@ -91,11 +98,15 @@ pub(super) fn handle(t: &RemapTarget, _ti: &Ti, args: &mut Args<'_>, out: &mut E
             };
             let count = if extra == 2 { number() } else { Some(1) };
             let Some(count) = count.filter(|&n| n >= 1) else {
-                return invalid(format_args!("'remap': count is not a positive decimal number"));
+                return invalid(format_args!(
+                    "'remap': count is not a positive decimal number"
+                ));
             };
             let mut worker = t.lock_worker();
             let main_blocks = worker.engine.main_blocks();
-            let last = block.checked_add(count - 1).filter(|&last| last < main_blocks);
+            let last = block
+                .checked_add(count - 1)
+                .filter(|&last| last < main_blocks);
             if last.is_none() {
                 return invalid(format_args!(
                     "'remap': blocks {block}+{count} go beyond the last block {}",
@@ -151,17 +162,27 @@ fn manual_remap(t: &RemapTarget, worker: &mut Worker, block: u64) -> Result<(), 
         dm_err!("message: remap {block}: {}", e.as_str());
         CopyError::Policy(e).errno()
     })?;
-    let from = match worker.engine.table().get(block).and_then(|entry| entry.spare()) {
+    let from = match worker
+        .engine
+        .table()
+        .get(block)
+        .and_then(|entry| entry.spare())
+    {
         Some(spare) => IoTarget::Spare(spare),
         None => IoTarget::Main,
     };
     match t.copy_remap_uncommitted(worker, ticket) {
         Ok(()) => Ok(()),
         Err(CopyError::Unreadable(_)) => {
-            let pending = worker.engine.on_read_error(block, from).is_ok() && worker.engine.commit().is_ok();
+            let pending =
+                worker.engine.on_read_error(block, from).is_ok() && worker.engine.commit().is_ok();
             dm_err!(
                 "message: remap {block}: its data cannot be read; {}",
-                if pending { "pending until rewritten" } else { "not remapped" }
+                if pending {
+                    "pending until rewritten"
+                } else {
+                    "not remapped"
+                }
             );
             Err(Errno::EIO)
         }

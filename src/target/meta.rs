@@ -52,7 +52,9 @@ impl SpareMeta {
         match sector.checked_add(sectors) {
             // Never touch anything outside the region the table line gave.
             Some(end) if end <= self.len => Ok(self.offset + sector),
-            _ => Err(IoError { errno: Errno::EIO.0 }),
+            _ => Err(IoError {
+                errno: Errno::EIO.0,
+            }),
         }
     }
 }

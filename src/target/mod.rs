@@ -23,9 +23,10 @@ mod status;
 pub mod table;
 
 use crate::dm::{
-    Args, Bio, BioQueue, CtrContext, CtrError, DeviceIterator, DmDevice, Emitter, EndIo, EndIoResult, Errno, KvBuf,
-    KvShared, MapIo, MapResult, MessageResult, Mutex, MutexGuard, OwnedBio, QueueLimits, ReqOp, SavedIter, SpinLock,
-    StatusKind, TableEvent, Target, Ti, WorkBox, WorkItem, WorkRef,
+    Args, Bio, BioQueue, CtrContext, CtrError, DeviceIterator, DmDevice, Emitter, EndIo,
+    EndIoResult, Errno, KvBuf, KvShared, MapIo, MapResult, MessageResult, Mutex, MutexGuard,
+    OwnedBio, QueueLimits, ReqOp, SavedIter, SpinLock, StatusKind, TableEvent, Target, Ti, WorkBox,
+    WorkItem, WorkRef,
 };
 use crate::dm_err;
 use crate::engine::{Engine, Layout, RemapTable, Route};
@@ -111,7 +112,8 @@ impl State {
     /// parameter is live.
     fn lock_worker(&self) -> MutexGuard<'_, Worker> {
         let mut worker = self.worker.lock();
-        let observe_only = self.features.no_auto_remap || crate::dm::param::get(&params::real_device_mode) == 0;
+        let observe_only =
+            self.features.no_auto_remap || crate::dm::param::get(&params::real_device_mode) == 0;
         if worker.engine.config().observe_only != observe_only {
             worker.engine.set_observe_only(observe_only);
             self.raise_events(&mut worker);
@@ -155,7 +157,11 @@ impl State {
         };
         let first = rel >> self.block_shift;
         let last = (rel + bio.sectors() - 1) >> self.block_shift;
-        let first_route = if table.is_empty() { Route::Main } else { route(first) };
+        let first_route = if table.is_empty() {
+            Route::Main
+        } else {
+            route(first)
+        };
         if !matches!(first_route, Route::Main) {
             self.uncount_write(flags);
             flags = 0;
@@ -175,7 +181,9 @@ impl State {
             }
             Route::Spare(index) => {
                 let Some(base) = self.layout.spare_block_sector(index) else {
-                    crate::dm_err_limit!("block {first} maps to spare {index}, outside the spare area");
+                    crate::dm_err_limit!(
+                        "block {first} maps to spare {index}, outside the spare area"
+                    );
                     return MapResult::Kill;
                 };
                 // Consecutive blocks remapped to consecutive spare blocks
@@ -185,7 +193,8 @@ impl State {
                     let k = end - first;
                     let next = index + k;
                     if route(end) != Route::Spare(next)
-                        || self.layout.spare_block_sector(next) != Some(base + (k << self.block_shift))
+                        || self.layout.spare_block_sector(next)
+                            != Some(base + (k << self.block_shift))
                     {
                         break;
                     }
@@ -271,7 +280,11 @@ impl State {
     fn raise_events(&self, worker: &mut Worker) {
         let mut raised = false;
         while let Some(event) = worker.engine.poll_event() {
-            crate::dm_info!("{}: {}", self.main.name().to_str().unwrap_or("?"), status::event_text(event));
+            crate::dm_info!(
+                "{}: {}",
+                self.main.name().to_str().unwrap_or("?"),
+                status::event_text(event)
+            );
             raised = true;
         }
         if raised {
@@ -292,7 +305,11 @@ impl State {
     fn finish(&self, bio: OwnedBio) {
         let words = bio.bio().per_bio();
         let flags = words[0].load(Ordering::Relaxed);
-        let saved = SavedIter::from_words([0, words[2].load(Ordering::Relaxed), words[3].load(Ordering::Relaxed)]);
+        let saved = SavedIter::from_words([
+            0,
+            words[2].load(Ordering::Relaxed),
+            words[3].load(Ordering::Relaxed),
+        ]);
         let rel = words[1].load(Ordering::Relaxed);
         let fua = flags & FUA != 0;
         let status = if flags & PENDING_WRITE != 0 {
@@ -338,7 +355,11 @@ impl Target for RemapTarget {
         if bio.sectors() == 0 {
             // An empty flush, once per device (num_flush_bios = 2).
             bio.per_bio()[0].store(0, Ordering::Relaxed);
-            let dev = if bio.target_bio_nr() == 0 { &self.main } else { &self.spare };
+            let dev = if bio.target_bio_nr() == 0 {
+                &self.main
+            } else {
+                &self.spare
+            };
             bio.set_dev(dev);
             return MapResult::Remapped;
         }
@@ -371,7 +392,12 @@ impl Target for RemapTarget {
         status::emit(self, ti, kind, out);
     }
 
-    fn message(&self, ti: &Ti, args: &mut Args<'_>, out: &mut Emitter<'_>) -> Result<MessageResult, Errno> {
+    fn message(
+        &self,
+        ti: &Ti,
+        args: &mut Args<'_>,
+        out: &mut Emitter<'_>,
+    ) -> Result<MessageResult, Errno> {
         message::handle(self, ti, args, out)
     }
 
@@ -417,7 +443,11 @@ impl Target for RemapTarget {
             return Ok(());
         }
         worker.engine.start(&self.expected).map_err(|e| {
-            dm_err!("{}: cannot take over the metadata: {}", self.main.name().to_str().unwrap_or("?"), e);
+            dm_err!(
+                "{}: cannot take over the metadata: {}",
+                self.main.name().to_str().unwrap_or("?"),
+                e
+            );
             Errno::EIO
         })?;
         let cursor = worker.engine.status().scanner_cursor;

@@ -8,7 +8,13 @@
 use crate::uint_param;
 
 uint_param!(dm_remap_debug, dm_remap_debug_ops, 0, 0, 3);
-uint_param!(enable_background_scanning, enable_background_scanning_ops, 1, 0, 1);
+uint_param!(
+    enable_background_scanning,
+    enable_background_scanning_ops,
+    1,
+    0,
+    1
+);
 uint_param!(scan_interval_hours, scan_interval_hours_ops, 24, 1, 168);
 uint_param!(real_device_mode, real_device_mode_ops, 1, 0, 1);
 uint_param!(spare_overhead_percent, spare_overhead_percent_ops, 2, 0, 20);

@@ -17,7 +17,6 @@ use super::State;
 use crate::dm::{Bio, SavedIter};
 use crate::engine::{IoTarget, PolicyError, RemapTicket, Route};
 
-
 /// `BLK_STS_IOERR`.
 const IOERR: u8 = 10;
 
@@ -27,7 +26,10 @@ pub(super) fn failed_write(s: &State, bio: &Bio, saved: &SavedIter, rel: u64, fu
     let mut worker = s.lock_worker();
     let block_bytes = s.block_size;
     let sectors = u64::from(saved.size() >> 9);
-    let (first, last) = (rel >> s.block_shift, (rel + sectors.max(1) - 1) >> s.block_shift);
+    let (first, last) = (
+        rel >> s.block_shift,
+        (rel + sectors.max(1) - 1) >> s.block_shift,
+    );
     let mut ok = true;
     for block in first..=last {
         let skip = (((block << s.block_shift).max(rel) - rel) << 9) as u32;
@@ -42,13 +44,22 @@ pub(super) fn failed_write(s: &State, bio: &Bio, saved: &SavedIter, rel: u64, fu
         let io = worker.engine.device_mut().io();
         let failed_on = match route {
             Route::Spare(index) => match spare_sector {
-                Some(sector) if io.write_bio(&s.spare, s.spare_offset + sector, bio, false).is_ok() => continue,
+                Some(sector)
+                    if io
+                        .write_bio(&s.spare, s.spare_offset + sector, bio, false)
+                        .is_ok() =>
+                {
+                    continue
+                }
                 _ => IoTarget::Spare(index),
             },
             _ => {
                 // Try main once more: the error may have covered only some
                 // of the bio's blocks.
-                if io.write_bio(&s.main, s.main_offset + (block << s.block_shift), bio, fua).is_ok() {
+                if io
+                    .write_bio(&s.main, s.main_offset + (block << s.block_shift), bio, fua)
+                    .is_ok()
+                {
                     continue;
                 }
                 IoTarget::Main
@@ -86,7 +97,10 @@ pub(super) fn failed_read(s: &State, bio: &Bio, saved: &SavedIter, rel: u64) -> 
     let mut worker = s.lock_worker();
     let retries = s.read_retries();
     let sectors = u64::from(saved.size() >> 9);
-    let (first, last) = (rel >> s.block_shift, (rel + sectors.max(1) - 1) >> s.block_shift);
+    let (first, last) = (
+        rel >> s.block_shift,
+        (rel + sectors.max(1) - 1) >> s.block_shift,
+    );
     // The bio failed as a whole: with one block, that block failed once
     // already; with several, the first read of each block finds out which.
     let failed_before = u32::from(first == last);
@@ -121,7 +135,8 @@ pub(super) fn failed_read(s: &State, bio: &Bio, saved: &SavedIter, rel: u64) -> 
                     Ok(action) => crate::dm_err_limit!(
                         "read of block {block} failed after {retries} retries: {}",
                         match action {
-                            crate::engine::ReadErrorAction::MarkedPending => "pending until rewritten",
+                            crate::engine::ReadErrorAction::MarkedPending =>
+                                "pending until rewritten",
                             crate::engine::ReadErrorAction::Recorded => "recorded",
                         }
                     ),
@@ -144,7 +159,10 @@ pub(super) fn rescue_weak(s: &State, worker: &mut super::Worker, block: u64, tar
         }
     };
     match s.copy_remap(worker, ticket) {
-        Ok(()) => crate::dm_info_limit!("weak block {block} rescued to spare block {}", worker_spare(worker, block)),
+        Ok(()) => crate::dm_info_limit!(
+            "weak block {block} rescued to spare block {}",
+            worker_spare(worker, block)
+        ),
         Err(super::copy::CopyError::Unreadable(_)) => {
             crate::dm_err_limit!("weak block {block} became unreadable; pending until rewritten");
             let _ = worker.engine.on_read_error(block, target);
@@ -154,7 +172,12 @@ pub(super) fn rescue_weak(s: &State, worker: &mut super::Worker, block: u64, tar
 }
 
 fn worker_spare(worker: &super::Worker, block: u64) -> u64 {
-    worker.engine.table().get(block).and_then(|entry| entry.spare()).unwrap_or(u64::MAX)
+    worker
+        .engine
+        .table()
+        .get(block)
+        .and_then(|entry| entry.spare())
+        .unwrap_or(u64::MAX)
 }
 
 /// A write to a pending block (taken over in `map`, one block): write it
@@ -169,7 +192,10 @@ pub(super) fn pending_write(s: &State, bio: &Bio, saved: &SavedIter, rel: u64, f
         Route::Remap => match worker.engine.begin_remap(block, true) {
             Ok(ticket) => remap_block(s, &mut worker, bio, block, Ok(ticket)),
             Err(e) => {
-                crate::dm_warn_limit!("pending block {block} not remapped ({}); writing it in place", e.as_str());
+                crate::dm_warn_limit!(
+                    "pending block {block} not remapped ({}); writing it in place",
+                    e.as_str()
+                );
                 write_in_place(s, &mut worker, bio, block, fua)
             }
         },
@@ -182,7 +208,12 @@ pub(super) fn pending_write(s: &State, bio: &Bio, saved: &SavedIter, rel: u64, f
 fn write_in_place(s: &State, worker: &mut super::Worker, bio: &Bio, block: u64, fua: bool) -> bool {
     let route = worker.engine.table().route_read(block);
     let (dev, sector, _) = s.location(worker, block, route);
-    worker.engine.device_mut().io().write_bio(dev, sector, bio, fua).is_ok()
+    worker
+        .engine
+        .device_mut()
+        .io()
+        .write_bio(dev, sector, bio, fua)
+        .is_ok()
 }
 
 /// Write the block's data to a new spare block, trying further spares if
@@ -208,7 +239,10 @@ fn remap_block(
                 return match worker.engine.complete_remap(t) {
                     Ok(()) => {
                         if crate::dm::param::get(&super::params::dm_remap_debug) >= 1 {
-                            crate::dm_info_limit!("block {block} remapped to spare block {}", t.spare);
+                            crate::dm_info_limit!(
+                                "block {block} remapped to spare block {}",
+                                t.spare
+                            );
                         }
                         true
                     }

@@ -54,7 +54,11 @@ impl ScanControl {
     /// A scanner for a device whose persisted cursor is `cursor`.
     pub(super) fn new(cursor: u64) -> Self {
         Self {
-            state: if cursor > 0 { ScanState::Running } else { ScanState::Idle },
+            state: if cursor > 0 {
+                ScanState::Running
+            } else {
+                ScanState::Idle
+            },
             idle_since_ns: now_ns(),
             passes_seen: 0,
         }
@@ -138,7 +142,10 @@ pub(super) fn step(s: &State, work: &WorkRef<'_>) {
             worker.scan.state = ScanState::Idle;
             worker.scan.idle_since_ns = now_ns();
             if param::get(&params::dm_remap_debug) >= 1 {
-                crate::dm_info!("{}: scan pass complete", s.main.name().to_str().unwrap_or("?"));
+                crate::dm_info!(
+                    "{}: scan pass complete",
+                    s.main.name().to_str().unwrap_or("?")
+                );
             }
             break;
         }
@@ -161,7 +168,9 @@ pub(super) fn step(s: &State, work: &WorkRef<'_>) {
 fn scan_block(s: &State, worker: &mut Worker, block: u64) {
     let route = worker.engine.table().route_read(block);
     let (dev, sector, target) = s.location(worker, block, route);
-    let Worker { engine, block_buf, .. } = &mut *worker;
+    let Worker {
+        engine, block_buf, ..
+    } = &mut *worker;
     let io = engine.device_mut().io();
     let mut failures = 0;
     let readable = loop {
@@ -182,7 +191,9 @@ fn scan_block(s: &State, worker: &mut Worker, block: u64) {
         }
         (true, _) => super::recover::rescue_weak(s, worker, block, target),
         (false, _) => match worker.engine.on_read_error(block, target) {
-            Ok(_) => crate::dm_err_limit!("scanner: block {block} unreadable; pending until rewritten"),
+            Ok(_) => {
+                crate::dm_err_limit!("scanner: block {block} unreadable; pending until rewritten")
+            }
             Err(e) => crate::dm_err_limit!("scanner: block {block} unreadable: {}", e.as_str()),
         },
     }

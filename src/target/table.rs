@@ -65,8 +65,9 @@ pub fn parse_u64(text: &str) -> Option<u64> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    text.bytes()
-        .try_fold(0u64, |acc, b| acc.checked_mul(10)?.checked_add(u64::from(b - b'0')))
+    text.bytes().try_fold(0u64, |acc, b| {
+        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    })
 }
 
 fn number(args: &mut Args<'_>, error: &'static CStr) -> Result<u64, CtrError> {
@@ -95,7 +96,9 @@ fn parse_features(args: &mut Args<'_>) -> Result<Features, CtrError> {
     }
     let count = number(args, c"Invalid <#feature_args>: not a decimal number")?;
     if count != args.remaining() as u64 {
-        return Err(CtrError::invalid(c"Invalid <#feature_args>: does not match the number of feature arguments"));
+        return Err(CtrError::invalid(
+            c"Invalid <#feature_args>: does not match the number of feature arguments",
+        ));
     }
     while let Some(word) = args.next_str() {
         match word {
@@ -105,7 +108,9 @@ fn parse_features(args: &mut Args<'_>) -> Result<Features, CtrError> {
                 }
                 let v = number(args, c"Invalid block_size: not a decimal number of bytes")?;
                 if !(512..=65536).contains(&v) || !v.is_power_of_two() {
-                    return Err(CtrError::invalid(c"Invalid block_size: must be a power of two from 512 to 65536"));
+                    return Err(CtrError::invalid(
+                        c"Invalid block_size: must be a power of two from 512 to 65536",
+                    ));
                 }
                 features.block_size = Some(v as u32);
             }
@@ -129,9 +134,14 @@ fn parse_features(args: &mut Args<'_>) -> Result<Features, CtrError> {
                 if features.scan_rate.is_some() {
                     return Err(CtrError::invalid(c"Feature scan_rate given twice"));
                 }
-                let v = number(args, c"Invalid scan_rate: not a decimal number of blocks per second")?;
+                let v = number(
+                    args,
+                    c"Invalid scan_rate: not a decimal number of blocks per second",
+                )?;
                 if v > 1_000_000 {
-                    return Err(CtrError::invalid(c"Invalid scan_rate: at most 1000000 blocks per second"));
+                    return Err(CtrError::invalid(
+                        c"Invalid scan_rate: at most 1000000 blocks per second",
+                    ));
                 }
                 features.scan_rate = Some(v);
             }
@@ -151,10 +161,19 @@ impl<'a> TableLine<'a> {
             ));
         }
         let main_path = device(args, c"Missing <main_dev>")?;
-        let main_offset = number(args, c"Invalid <main_offset>: not a decimal number of sectors")?;
+        let main_offset = number(
+            args,
+            c"Invalid <main_offset>: not a decimal number of sectors",
+        )?;
         let spare_path = device(args, c"Missing <spare_dev>")?;
-        let spare_offset = number(args, c"Invalid <spare_offset>: not a decimal number of sectors")?;
-        let spare_len = number(args, c"Invalid <spare_len>: not a decimal number of sectors")?;
+        let spare_offset = number(
+            args,
+            c"Invalid <spare_offset>: not a decimal number of sectors",
+        )?;
+        let spare_len = number(
+            args,
+            c"Invalid <spare_len>: not a decimal number of sectors",
+        )?;
         let features = parse_features(args)?;
         Ok(Self {
             main_path,
