@@ -1,58 +1,51 @@
 #!/bin/bash
-# run-all.sh — every test of dm-remap, from a fresh machine:
+# run-all.sh [--full] — every test of dm-remap, from a fresh machine.
 #
-#   1. host: `cargo test` for the workspace (engine, CLI), and 60 s of
-#      cargo fuzz on the metadata decoder;
-#   2. test kernels (cached): 7.2 debug (KASAN, lockdep, kmemleak, ...),
-#      7.3 and 6.12 (perf flavour);
-#   3. dm-remap.ko built against each, and its modinfo checked;
-#   4. VM suites under QEMU TCG: `foundation` and the reboot story (two
-#      boots on one disk file) on 7.2 debug; `smoke`, `proof` (generated bad
-#      input, load cycles), `crash` (dm-log-writes replay) and the 200-trial
-#      fault `campaign` on 7.3 perf (fast enough for CI); `smoke` on 6.12;
-#   5. packaging tests (tests/pkg/run.sh): DKMS, DEB and RPM end to end on
-#      packaged 7.2 and 7.3 kernels.
+# Default (`make test`, .ci/run; about an hour on a fresh machine, see
+# README): what must pass before anything lands.
+#   1. host: `cargo test` (engine, CLI), 60 s of cargo fuzz on the metadata
+#      decoder, and the harness's self-test on the host (tests/harness/);
+#   2. test kernels (cached): 7.2 debug (KASAN, lockdep, kmemleak, hung-task
+#      and soft-lockup detectors), 7.3 and 6.12 (perf flavour); dm-remap.ko
+#      built against each, its modinfo checked;
+#   3. VM suites under QEMU TCG.  On 7.2 debug: the harness self-test suite
+#      (a throw-away suite whose failures must be counted), `foundation`, the
+#      reboot story, and the stress suites `proof`, `crash`, `corrupt` and
+#      `campaign` with CI-sized counts; `smoke` on 7.3 and on 6.12;
+#   4. packaging (tests/pkg/run.sh): DKMS, DEB and RPM end to end.
+# --full (`make test-full`): the same, with the stress suites at full counts
+# on 7.2 debug and again on 7.3 perf.
 #
-# The last line is the total, `N passed, N failed`; the exit status is
-# non-zero if anything failed.  Set DM_REMAP_SKIP_KERNELS="7.3 6.12 pkg" to
-# skip kernel lines or the packaging tests while iterating (never in CI).
+# Every VM run is judged on the host (tests/vm/verdict.sh): the suite's
+# manifest of test names, the live results stream, the whole serial console
+# (splats anywhere) and QEMU's exit status.  The last line is the total,
+# `N passed, N failed`; the exit status is non-zero if anything failed.
+# DM_REMAP_SKIP="7.3 6.12 pkg fuzz" skips kernel lines or steps while
+# iterating (never in CI).
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 . tests/vm/lib.sh
+. tests/harness.sh
 set +e
+full=
+[ "${1:-}" != --full ] || full=1
+skip=" ${DM_REMAP_SKIP:-${DM_REMAP_SKIP_KERNELS:-}} "
+skipped() { case $skip in *" $1 "*) log "skipping $1 (DM_REMAP_SKIP)"; return 0 ;; esac; return 1; }
+LOGS=$CACHE/logs
+mkdir -p "$CACHE" "$LOGS"
+run_started=$SECONDS
 
-total_passed=0 total_failed=0 failures=()
-record() { # record NAME PASSED FAILED
-	total_passed=$((total_passed + $2))
-	total_failed=$((total_failed + $3))
-	((${3} == 0)) || failures+=("$1")
-	log "== $1: $2 passed, $3 failed"
-}
-vm_counts() { # vm_counts NAME "N passed, N failed" — record a runner's summary
-	local vp vf
-	vp=$(echo "$2" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
-	vf=$(echo "$2" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
-	record "$1" "${vp:-0}" "${vf:-1}"
-}
-step_ok() { # step_ok NAME CMD... — a step that counts as one test
-	local name=$1
-	shift
-	if "$@"; then record "$name" 1 0; else record "$name" 0 1; fi
-}
+# 1. Host.
+if check_cargo; then
+	run_cargo_test "cargo test" "$LOGS/cargo-test.log" --workspace
+	skipped fuzz || run_step "cargo fuzz decode (60 s)" "$LOGS/fuzz.log" tests/fuzz/run.sh 60
+else
+	record "cargo test" 0 1
+fi
+run_step "harness self-test (host)" "$LOGS/harness-host.log" tests/harness/selftest.sh host
 
-# 1. Host tests.
-log "== cargo test (host)"
-cargo test --workspace --color never 2>&1 | tee "$CACHE/cargo-test.log"
-cargo_rc=${PIPESTATUS[0]}
-p=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^passed/) s += $i } END { print s + 0 }' "$CACHE/cargo-test.log")
-f=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) s += $i } END { print s + 0 }' "$CACHE/cargo-test.log")
-((cargo_rc == 0 || f > 0)) || f=1 # a build failure is a failure too
-record "cargo test" "$p" "$f"
-vm_counts "cargo fuzz decode (60 s)" "$(tests/fuzz/run.sh 60 | tail -n 1)"
-
-# 2-4. Kernels, module builds, VM suites.
-skip=" ${DM_REMAP_SKIP_KERNELS:-} "
+# 2-3. Kernels, module builds, VM suites.
 check_modinfo() { # check_modinfo KO
 	local info
 	info=$(in_chroot modinfo "/cache/${1#"$CACHE"/}") || return 1
@@ -66,47 +59,74 @@ check_modinfo() { # check_modinfo KO
 	done
 	echo "$info"
 }
-run_line() { # run_line LINE FLAVOUR SUITE [SUITE...]
-	local line=$1 flavour=$2 kdir ko out suite
-	shift 2
-	case $skip in *" $line "*) log "skipping kernel $line"; return ;; esac
-	if ! kdir=$(tests/vm/build-kernel.sh "$line" "$flavour"); then
-		record "kernel $line $flavour build" 0 1
-		return
-	fi
-	if ! ko=$(tests/vm/build-module.sh "$kdir"); then
-		record "module build for $line" 0 1
-		return
-	fi
-	record "module build for $line" 1 0
-	step_ok "modinfo on $line" check_modinfo "$ko"
-	for suite in "$@"; do
-		if [ "$suite" = reboot ]; then
-			out=$(tests/vm/run-reboot.sh "$kdir" "$ko" tests/vm/suites/reboot1 tests/vm/suites/reboot2 | tail -1)
-		else
-			out=$(tests/vm/run-vm.sh --kernel "$kdir" --ko "$ko" --suite "tests/vm/suites/$suite" | tail -1)
-		fi
-		vm_counts "VM suite $suite on $line $flavour" "$out"
-	done
+step_ok() { # step_ok NAME CMD... — a step that counts as one test
+	local name=$1
+	shift
+	if "$@"; then record "$name" 1 0; else record "$name" 0 1; fi
 }
 
-# The crash suite checks metadata in the guest with the CLI built above.
-export DM_REMAP_GUEST_CLI=$REPO/target/debug/dm-remap
-run_line 7.2 debug foundation reboot
-run_line 7.3 perf smoke proof crash corrupt campaign
-run_line 6.12 perf smoke
+KDIR= KO=
+kernel() { # kernel LINE FLAVOUR — build (or reuse) the kernel and the module
+	local line=$1 flavour=$2
+	KDIR= KO=
+	if ! KDIR=$(tests/vm/build-kernel.sh "$line" "$flavour"); then
+		record "kernel $line $flavour build" 0 1
+		return 1
+	fi
+	if ! KO=$(tests/vm/build-module.sh "$KDIR"); then
+		record "module build for $line $flavour" 0 1
+		return 1
+	fi
+	record "module build for $line $flavour" 1 0
+	step_ok "modinfo on $line $flavour" check_modinfo "$KO"
+}
+suite() { # suite LABEL SUITE [RUN-VM OPTIONS...] — one VM run, judged by verdict.sh
+	local label=$1 name=$2
+	shift 2
+	run_step "VM suite $name on $label" "$LOGS/vm-$name-${label// /-}.log" \
+		tests/vm/run-vm.sh --kernel "$KDIR" --ko "$KO" --suite "tests/vm/suites/$name" \
+		--out "$CACHE/results/$name-${label// /-}" "$@"
+}
 
-# 5. Packaging: DKMS, DEB and RPM end to end (tests/pkg/run.sh, docs/PACKAGING.md).
-case $skip in
-*" pkg "*) log "skipping packaging tests" ;;
-*)
-	out=$(tests/pkg/run.sh | tail -n 1)
-	pp=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
-	pf=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
-	record "packaging (tests/pkg/run.sh)" "${pp:-0}" "${pf:-1}"
-	;;
-esac
+# The crash suite checks metadata in the guest with the CLI.
+cargo build -q -p dm-remap-cli
+export DM_REMAP_GUEST_CLI=$REPO/target/debug/dm-remap
+
+# Stress counts: CI-sized on the debug kernel (KASAN and TCG make it several
+# times slower than perf), full in `make test-full`.
+if [ -n "$full" ]; then
+	campaign_trials=200 powercut_trials=20 proof_generated=500 proof_cycles=100
+else
+	campaign_trials=40 powercut_trials=8 proof_generated=120 proof_cycles=20
+fi
+stress_append="dmremap.trials=$campaign_trials dmremap.powercut_trials=$powercut_trials dmremap.generated=$proof_generated dmremap.cycles=$proof_cycles"
+
+if ! skipped 7.2 && kernel 7.2 debug; then
+	run_step "harness self-test (VM, 7.2 debug)" "$LOGS/harness-vm.log" \
+		tests/harness/selftest.sh vm "$KDIR" "$KO"
+	suite "7.2 debug" foundation --timeout 3600
+	run_step "VM reboot story on 7.2 debug" "$LOGS/vm-reboot.log" \
+		tests/vm/run-reboot.sh "$KDIR" "$KO" tests/vm/suites/reboot1 tests/vm/suites/reboot2
+	for s in proof crash corrupt campaign; do
+		suite "7.2 debug" $s --timeout 5400 --append "$stress_append"
+	done
+fi
+if ! skipped 7.3 && kernel 7.3 perf; then
+	suite "7.3 perf" smoke
+	if [ -n "$full" ]; then
+		for s in proof crash corrupt campaign; do
+			suite "7.3 perf" $s --timeout 5400 --append "$stress_append"
+		done
+	fi
+fi
+if ! skipped 6.12 && kernel 6.12 perf; then
+	suite "6.12 perf" smoke
+fi
+
+# 4. Packaging: DKMS, DEB and RPM end to end (tests/pkg/run.sh, docs/PACKAGING.md).
+skipped pkg || run_step "packaging (tests/pkg/run.sh)" "$LOGS/pkg.log" tests/pkg/run.sh
 
 ((${#failures[@]} == 0)) || log "failed: ${failures[*]}"
+log "run-all${full:+ --full} took $(((SECONDS - run_started) / 60)) min $(((SECONDS - run_started) % 60)) s"
 echo "$total_passed passed, $total_failed failed"
 ((total_failed == 0))

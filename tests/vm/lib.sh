@@ -10,7 +10,22 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${DM_REMAP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dm-remap}
 CHROOT=$CACHE/chroot-sid
-MIRROR=${DM_REMAP_MIRROR:-http://deb.debian.org/debian}
+# The Debian mirror: DM_REMAP_MIRROR, else the first Debian archive the
+# host's own apt sources name (deb822 .sources or one-line .list files).  No
+# host name is written here: the machine's configuration says where apt goes.
+host_debian_mirror() {
+	local f
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' "$f"
+	done
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /=/) { print $i; break } }' "$f"
+	done
+} 2>/dev/null
+MIRROR=${DM_REMAP_MIRROR:-$(host_debian_mirror | grep -E '/debian/?$' | head -n 1)}
+MIRROR=${MIRROR%/}
 JOBS=${JOBS:-$(nproc)}
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }

@@ -16,11 +16,14 @@ passed=0 failed=0
 for boot in 1 2; do
 	suite=$suite1
 	[ $boot = 1 ] || suite=$suite2
+	rc=0
 	line=$("$REPO/tests/vm/run-vm.sh" --kernel "$kdir" --ko "$ko" --suite "$suite" \
-		--out "$out/boot$boot" --disk "$disk" --append "dmremap.phase=$boot" | tail -1) || true
-	log "boot $boot ($(basename "$suite")): $line"
+		--out "$out/boot$boot" --disk "$disk" --append "dmremap.phase=$boot" | tail -1) || rc=$?
+	log "boot $boot ($(basename "$suite")): $line (exit $rc)"
 	p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
 	f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
+	# A boot that exits non-zero has failed, whatever its last line says.
+	[ "$rc" = 0 ] || [ "${f:-0}" != 0 ] || f=1
 	passed=$((passed + ${p:-0}))
 	failed=$((failed + ${f:-1}))
 done

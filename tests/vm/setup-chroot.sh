@@ -27,6 +27,7 @@ chroot_pkgs=(
 stamp=$CHROOT/.dm-remap-stamp
 want=$(printf '%s\n' "${chroot_pkgs[@]}" experimental:linux-source-7.3 trixie:linux-source-6.12 | sha256sum | cut -c1-16)
 
+[ -n "$MIRROR" ] || die "no Debian mirror: set DM_REMAP_MIRROR, or name one in the host's apt sources"
 mkdir -p "$CACHE"
 if [ ! -x "$CHROOT/usr/bin/apt-get" ]; then
 	log "debootstrap sid into $CHROOT"
