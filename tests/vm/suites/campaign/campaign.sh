@@ -10,6 +10,7 @@
 
 SEED=${DMREMAP_SEED:-$(($(date +%s) % 100000))}
 TRIALS=${DMREMAP_TRIALS:-200}
+TEST_TIMEOUT=$((600 + TRIALS * 30))
 
 # trial_setup SPARE_SECTORS: main = dust over a 16 MiB null_blk with
 # weak-once bad sectors, spare = dust over ram1.
@@ -28,14 +29,24 @@ trial_setup() {
 	dm_create ct "0 32768 remap /dev/mapper/cm 0 /dev/mapper/cs 0 $1 2 block_size 4096"
 }
 
-# fail_a_used_spare: make the spare block of one remapped block fail writes
-# and reads (from the committed metadata, read through the spare device).
+# fail_a_used_spare PID: make the spare block of a remapped block fail
+# writes and reads, while fio (PID) runs.  The block comes from the
+# committed metadata, read through the spare device once the kernel has
+# remapped something (the page cache is dropped before each read, so the
+# dump sees what is on the disk).  Fails the trial if fio ends before any
+# block was remapped: a spare-failure trial always has bad blocks from the
+# start, so that would be a bug.
 fail_a_used_spare() {
-	local s pick=$((1 + RANDOM % 3))
-	# Nothing may be remapped yet: then there is no spare to fail.
-	s=$(dm-remap dump --json /dev/mapper/cs | grep -o '"spare_sector": *[0-9]*' | grep -o '[0-9]*$' | head -$pick | tail -1) || true
-	[ -n "$s" ] || return 0
-	dmsetup message cs 0 addbadblock $((s / 8)) 255 2>/dev/null || return 0
+	local pid=$1 s pick=$((1 + RANDOM % 3)) i
+	for i in $(seq 1 100); do
+		blockdev --flushbufs /dev/mapper/cs
+		s=$(dm-remap dump --json /dev/mapper/cs 2>/dev/null | grep -o '"spare_sector": *[0-9]*' | grep -o '[0-9]*$' | head -$pick | tail -1) || true
+		[ -z "$s" ] || break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	[ -n "$s" ] || fail "spare-failure trial: nothing remapped while fio ran"
+	dmsetup message cs 0 addbadblock $((s / 8)) 255
 	dmsetup message cs 0 enable
 	SPARE_FAILS=$((SPARE_FAILS + 1))
 }
@@ -46,9 +57,11 @@ run_trial() { # run_trial N
 	# bad blocks, so the pool runs out.
 	local off=$((RANDOM % 8 * 256)) len=$(((1 + RANDOM % 2) * 256)) i b
 	local spare_len=$((2048 * (1 + RANDOM % 4))) nbad=$((RANDOM % 6))
-	if [ $((RANDOM % 5)) -eq 0 ]; then
-		spare_len=1024 nbad=150
-	fi
+	# Every fifth trial exhausts a tiny spare; every third fails a spare
+	# block in use (and so starts with bad blocks to remap).
+	local exhaust=$(($1 % 5 == 0)) spare_fail=$(($1 % 3 == 0))
+	[ $exhaust = 0 ] || spare_len=1024 nbad=150
+	[ $spare_fail = 0 ] || [ $nbad -ge 2 ] || nbad=2
 	trial_setup $spare_len
 	# Bad blocks present from the start (writes fail) and weak sectors.
 	for i in $(seq 1 $nbad); do
@@ -61,19 +74,19 @@ run_trial() { # run_trial N
 	done
 	fio --name=t --filename=/dev/mapper/ct --direct=1 --ioengine=libaio --iodepth=$((1 + RANDOM % 8)) \
 		--rw=randwrite --bs=4k --size=$((len * 4096)) --offset=$((off * 4096)) \
-		--verify=crc32c --do_verify=1 --randseed=$RANDOM --output=/tmp/fio.$1 &
+		--verify=crc32c --do_verify=1 --verify_fatal=1 --randseed=$RANDOM --output=/tmp/fio.$1 &
 	local pid=$!
 	# While it runs: more bad blocks at random moments, and a spare failure.
 	for i in $(seq 1 $((RANDOM % 5))); do
 		sleep 0.$((RANDOM % 5))
 		dmsetup message cm 0 addbadblock $((off + RANDOM % len)) 255 2>/dev/null || true # may exist already
 	done
-	[ $((RANDOM % 3)) -ne 0 ] || fail_a_used_spare
+	[ $spare_fail = 0 ] || fail_a_used_spare $pid
 	local rc=0
 	wait $pid || rc=$?
 	# Never wrong data: fio's verify reports a mismatch as a crc/header
 	# error; I/O errors are allowed only with a reason the status shows.
-	if grep -Eiq "verify: bad|crc32c.*(wanted|got)|bad magic|verify type mismatch" /tmp/fio.$1; then
+	if fio_mismatch /tmp/fio.$1; then
 		cat /tmp/fio.$1
 		fail "trial $1: data mismatch"
 	fi
@@ -94,7 +107,7 @@ run_trial() { # run_trial N
 	fi
 	# Counters agree with the list.
 	local list
-	list=$(dmsetup message ct 0 list)
+	list=$(remap_list ct)
 	assert_eq "$(echo "$list" | grep -c '^R ' || true)" "$(status_field ct 3 | cut -d/ -f1)" "trial $1: remapped count" >/dev/null
 	assert_eq "$(echo "$list" | grep -c '^P ' || true)" "$(status_field ct 4)" "trial $1: pending count" >/dev/null
 	[ "$mode" != spare-exhausted ] || EXHAUSTED=$((EXHAUSTED + 1))
@@ -114,4 +127,12 @@ test_fault_injection_campaign() {
 		run_trial "$t"
 	done
 	echo "$TRIALS trials, 0 data mismatches: $REMAPS remaps, $SPARE_FAILS spare failures injected, $EXHAUSTED ended spare-exhausted, $EIO_TRIALS saw honest I/O errors (seed $SEED)"
+	# A campaign that never remapped, never failed a spare, never ran out
+	# or never saw an honest error did not test what it claims.
+	if [ "$TRIALS" -ge 20 ]; then
+		[ "$REMAPS" -gt 0 ] || fail "no trial remapped a block"
+		assert_eq $((TRIALS / 3)) "$SPARE_FAILS" "spare failures injected"
+		[ "$EXHAUSTED" -gt 0 ] || fail "no trial exhausted the spare"
+		[ "$EIO_TRIALS" -gt 0 ] || fail "no trial saw an honest I/O error"
+	fi
 }

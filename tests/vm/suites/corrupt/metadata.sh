@@ -9,6 +9,9 @@
 # write looks the same), with every block's data intact.  The runner adds:
 # no KASAN/lockdep/WARN/BUG line.  Needs the dm-remap CLI in the guest.
 
+# Slow on the debug kernel (KASAN under TCG): a generous per-test limit.
+TEST_TIMEOUT=2400
+
 SPARE_SECTORS=16384 # 8 MiB: a 32-block log that fills and compacts
 DATA_BLOCKS=1024    # 4 MiB of known data at the start of main
 

@@ -8,6 +8,9 @@
 # data written before the cut.  Seeded: DMREMAP_SEED (printed) and
 # DMREMAP_POWERCUT_TRIALS (default 20).
 
+# Slow on the debug kernel (KASAN under TCG): a generous per-test limit.
+TEST_TIMEOUT=2400
+
 SPARE_SECTORS=16384 # 8 MiB: a 32-block log, so cuts also land in snapshots
 MAIN_SECTORS=8192   # 4 MiB of known data, 1024 blocks
 

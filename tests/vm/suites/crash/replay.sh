@@ -9,6 +9,9 @@
 # ram0: main (under dust), ram1: spare (under log-writes), ram2: the log,
 # ram3: where the log is replayed.
 
+# Slow on the debug kernel (KASAN under TCG): a generous per-test limit.
+TEST_TIMEOUT=2400
+
 MAIN_BLOCKS=16384 # 64 MiB in 4 KiB blocks
 
 # Expected content of main block B after the workload's first write.

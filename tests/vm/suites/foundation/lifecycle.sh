@@ -80,7 +80,7 @@ test_real_device_mode_is_live() {
 	head -c 4096 /dev/urandom | blk_write /dev/mapper/rd1 10 4096 || rc=$?
 	echo 1 >/sys/module/dm_remap/parameters/real_device_mode
 	[ $rc -ne 0 ] || fail "observe-only write error was hidden"
-	assert_eq "" "$(dmsetup message rd1 0 list)" "nothing remapped while observing"
+	assert_list_empty rd1 "nothing remapped while observing"
 	assert_eq ok "$(status_field rd1 2)" "mode back"
 	head -c 4096 /dev/urandom >/tmp/q
 	blk_write /dev/mapper/rd1 10 4096 </tmp/q || fail "write not remapped after real_device_mode=1"

@@ -115,7 +115,7 @@ test_observe_only_counts_read_errors_and_marks_nothing() {
 	dmsetup message dusty 0 addbadblock 12
 	dmsetup message dusty 0 enable
 	! blk_read /dev/mapper/r6 12 512 >/dev/null 2>&1 || fail "read succeeded"
-	assert_eq "" "$(dmsetup message r6 0 list)" "list"
+	assert_list_empty r6 "list"
 	assert_eq "0 0 0 1 0" "$(status_counts r6)" "counters"
 	assert_eq observe-only "$(status_field r6 2)" "mode"
 }

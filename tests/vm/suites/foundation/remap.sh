@@ -138,7 +138,7 @@ test_bad_messages_are_refused() {
 	expect_bad_message m9 "commit now" "'commit' takes no arguments"
 	expect_bad_message m9 "help me" "'help' takes no arguments"
 	expect_bad_message m9 "reset_stats 1" "'reset_stats' takes no arguments"
-	assert_eq "" "$(dmsetup message m9 0 list)" "nothing remapped"
+	assert_list_empty m9 "nothing remapped"
 }
 
 test_message_remap_of_a_range() {

@@ -130,7 +130,7 @@ test_observe_only_passes_write_errors_up() {
 	if dd if=/dev/zero of=/dev/mapper/w5 bs=512 seek=7 count=1 oflag=direct status=none 2>/dev/null; then
 		fail "write error hidden in observe-only mode"
 	fi
-	assert_eq "" "$(dmsetup message w5 0 list)" "nothing remapped"
+	assert_list_empty w5 "nothing remapped"
 	assert_eq 1 "$(status_field w5 7)" "write errors recorded"
 	dmsetup remove w5
 	dmsetup remove dusty
