@@ -12,7 +12,8 @@
 #         (the debug kernel in run-all.sh): a splat early in a noisy test, a
 #         splat outside every test, a test hung in D state (named, failed
 #         within its 20 s timeout, task stacks on the console), a suite file
-#         with a syntax error (the error and the test after it counted), and
+#         with a syntax error (the error and the tests before and after it
+#         counted), and
 #         a leak of a module that was then unloaded (kmemleak).
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -110,14 +111,17 @@ vm_tests() {
 	expect "the hung task's stack is on the console" \
 		bash -c 'sed -n "/dm-remap-harness: timeout in test_hangs_in_d_state/,/dm-remap-harness: end test_hangs_in_d_state/p" "$1" |
 			grep -A30 "task:dd " | grep -q "Call Trace"' _ "$out/console.log"
-	expect "the tests after the hung one still ran" grep -q '^ok test_before_the_syntax_error ' "$v"
+	expect "the tests after the hung one still ran" grep -q '^[A-Za-z]* test_before_the_syntax_error: *([0-9]*s)\|^ok test_before_the_syntax_error ([0-9]*s)' "$v"
+	# Sourcing a file with a syntax error fails under set -e: even the test
+	# defined before the error fails.
+	expect "a test in a file with a syntax error fails" grep -q '^FAIL test_before_the_syntax_error: ([0-9]*s): exit status 2' "$v"
 	expect "a syntax error in a suite file is a failure" grep -q '^FAIL z_syntax.sh: syntax error' "$v"
 	expect "the test after the syntax error is missing, and counted" \
 		grep -q '^FAIL test_after_the_syntax_error: did not run' "$v"
 	expect "a leak of an unloaded module fails the kmemleak check" \
 		grep -q '^FAIL check kmemleak: [0-9]* unreferenced object' "$v"
-	expect "nothing else failed (6 failures, 3 passes)" \
-		test "$(grep -c '^FAIL ' "$v") $(grep -c '^ok ' "$v")" = "6 3"
+	expect "nothing else failed (7 failures, 2 passes)" \
+		test "$(grep -c '^FAIL ' "$v") $(grep -c '^ok ' "$v")" = "7 2"
 }
 
 case $mode in

@@ -1,6 +1,6 @@
-# Harness self-test: a suite file with a syntax error.  The test before the
-# error runs; the one after it cannot, and both the error and the missing
-# test must be counted.
+# Harness self-test: a suite file with a syntax error.  The error, the test
+# before it (sourcing the file fails) and the test after it (never defined)
+# must all be counted as failures.
 
 test_before_the_syntax_error() {
 	true
