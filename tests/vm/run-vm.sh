@@ -34,6 +34,11 @@ out=${out:-$CACHE/results/$name}
 rm -rf "$out"
 mkdir -p "$out"
 
+# The suite as it is packed now: the guest runs it and verdict.sh reads its
+# manifest from this copy, so an edit during the run cannot change either.
+mkdir -p "$out/suite"
+cp -r "$suite"/. "$out/suite/"
+suite=$out/suite
 initrd=$out/initramfs.cpio.gz
 "$REPO/tests/vm/mkinitramfs.sh" "$kdir" "$ko" "$suite" "$initrd"
 
