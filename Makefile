@@ -5,7 +5,8 @@
 #   make [KDIR=/lib/modules/$(uname -r)/build]   build dm-remap.ko
 #   make clean
 #   make install / uninstall   plain source install into /lib/modules/<kver>/extra
-#   make test         all tests: host cargo tests + VM suites (tests/run-all.sh)
+#   make test         the CI tests: host cargo tests + VM suites (tests/run-all.sh)
+#   make test-full    the same with the stress suites at full counts, also on 7.3
 #   make demo         build test kernel + module, run the demo in a VM
 #
 # Packaging (docs/PACKAGING.md):
@@ -17,6 +18,10 @@
 #
 # Extra variables are passed to Kbuild (e.g. RUSTC=..., BINDGEN=...).
 
+# The module build below is repeated in dkms/Makefile, the DKMS tree's own
+# Makefile (this one is not shipped); keep the two alike.  This file stays
+# self-contained: tests/vm/build-module.sh builds from a copy of Kbuild,
+# Makefile, VERSION, src, include and scripts only.
 KDIR ?= /lib/modules/$(shell uname -r)/build
 PWD := $(shell pwd)
 
@@ -48,6 +53,9 @@ clean:
 test:
 	tests/run-all.sh
 
+test-full:
+	tests/run-all.sh --full
+
 demo:
 	tests/demo.sh
 
@@ -57,7 +65,7 @@ bench:
 soak:
 	tests/soak/run.sh
 
-.PHONY: all modules clean test demo bench soak
+.PHONY: all modules clean test test-full demo bench soak
 
 # ---------------------------------------------------------------------------
 # Plain source install: the module for the kernel of KDIR, under
@@ -91,8 +99,11 @@ PKG_BUILD := $(DIST)/build
 
 # The DKMS source tree, /usr/src/dm-remap-$(VERSION): the build files and the
 # module's sources, nothing test-only.  New sources under src/ ship by
-# default; test-only directories are excluded here.
-DKMS_FILES := dkms.conf Kbuild Makefile VERSION \
+# default; test-only directories are excluded here.  Its Makefile is
+# DKMS_MAKEFILE (it only builds the module: this Makefile's test and packaging
+# targets refer to files that are not shipped).
+DKMS_MAKEFILE := dkms/Makefile
+DKMS_FILES := dkms.conf Kbuild VERSION \
 	$(sort $(wildcard include/*)) \
 	scripts/dkms-pre-build.sh scripts/extract-bindgen-flags.sh scripts/kernel-features.sh \
 	$(shell find src \( -path src/cli -o -path src/engine/tests -o -path src/engine/benches \
@@ -100,6 +111,10 @@ DKMS_FILES := dkms.conf Kbuild Makefile VERSION \
 		! -name bindings_generated.rs -print 2>/dev/null | LC_ALL=C sort)
 # Documentation shipped with the packages (not part of the DKMS tree).
 PKG_DOCS := README.md docs/DKMS.md docs/dm-remap.rst
+# What the packages are built from: the DKMS tree's files, this Makefile (for
+# `make dkms-source` in debian/rules and the spec's %install), the docs and the
+# license text (the RPM's %license; the Debian package has debian/copyright).
+PKG_SRC_FILES := Makefile $(DKMS_MAKEFILE) $(DKMS_FILES) $(PKG_DOCS) LICENSE
 
 # Install the DKMS source tree into $(DESTDIR)/usr/src/dm-remap-$(VERSION)
 # (used by debian-dkms/rules and the RPM spec).
@@ -108,13 +123,15 @@ dkms-source:
 	for f in $(DKMS_FILES); do \
 		case $$f in *.sh) m=755 ;; *) m=644 ;; esac; \
 		install -D -m $$m $$f $$d/$$f; \
-	done; echo "installed the DKMS source tree in $$d"
+	done; \
+	install -D -m 644 $(DKMS_MAKEFILE) $$d/Makefile; \
+	echo "installed the DKMS source tree in $$d"
 
 dkms-deb:
 	scripts/check-version.sh
 	rm -rf $(PKG_BUILD)/deb
 	mkdir -p $(PKG_BUILD)/deb/dm-remap-$(VERSION) $(DIST)
-	tar -cf $(PKG_BUILD)/deb/files.tar $(DKMS_FILES) $(PKG_DOCS)
+	tar -cf $(PKG_BUILD)/deb/files.tar $(PKG_SRC_FILES)
 	tar -xf $(PKG_BUILD)/deb/files.tar -C $(PKG_BUILD)/deb/dm-remap-$(VERSION)
 	cp -r debian-dkms $(PKG_BUILD)/deb/dm-remap-$(VERSION)/debian
 	cd $(PKG_BUILD)/deb/dm-remap-$(VERSION) && dpkg-buildpackage -b -us -uc
@@ -125,6 +142,10 @@ dkms-deb:
 RPM_TOP := $(PKG_BUILD)/rpm
 PACKAGER := $(shell sed -n 's/^Maintainer: //p' debian-dkms/control 2>/dev/null)
 RPM_TAR := dm-remap-$(VERSION).tar.gz
+# rpmbuild checks BuildRequires against the RPM database; on a system whose
+# packages are not RPMs (Debian: the database does not even list rpm itself)
+# that check can only fail, so it is skipped there.
+RPMBUILD_NODEPS := $(shell rpm -q rpm >/dev/null 2>&1 || echo --nodeps)
 
 dkms-rpm:
 	scripts/check-version.sh
@@ -132,8 +153,8 @@ dkms-rpm:
 	mkdir -p $(RPM_TOP)/SOURCES $(DIST)
 	tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
 		--transform 's,^,dm-remap-$(VERSION)/,' -czf $(RPM_TOP)/SOURCES/$(RPM_TAR) \
-		$(DKMS_FILES) $(PKG_DOCS)
-	rpmbuild --define '_topdir $(RPM_TOP)' --define 'packager $(PACKAGER)' -ba dm-remap-dkms.spec
+		$(PKG_SRC_FILES)
+	rpmbuild $(RPMBUILD_NODEPS) --define '_topdir $(RPM_TOP)' --define 'packager $(PACKAGER)' -ba dm-remap-dkms.spec
 	cp $(RPM_TOP)/RPMS/noarch/dm-remap-dkms-*.noarch.rpm $(RPM_TOP)/SRPMS/dm-remap-dkms-*.src.rpm $(DIST)/
 	@ls -1 $(DIST)/dm-remap-dkms-*.rpm
 
@@ -170,6 +191,7 @@ show-packaging:
 	@echo "dkms-rpm:       dm-remap-dkms-$(VERSION)-$$(sed -n 's/^Release:[ \t]*\([^%]*\).*/\1/p' dm-remap-dkms.spec).noarch.rpm (dm-remap-dkms.spec, rpmbuild)"
 	@echo "kmod-deb:       dm-remap-modules-<kver>_$(VERSION)+<kver>_<arch>.deb (scripts/kmod-deb.sh, KVER= KDIR=)"
 	@echo "DKMS tree:      /usr/src/dm-remap-$(VERSION)/"
+	@echo "                Makefile (from $(DKMS_MAKEFILE))"
 	@for f in $(DKMS_FILES); do echo "                $$f"; done
 	@echo "package docs:   $(PKG_DOCS)"
 	@for t in dpkg-buildpackage dh_dkms rpmbuild lintian rpmlint dkms; do \

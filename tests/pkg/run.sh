@@ -6,7 +6,9 @@
 #   0. VERSION agrees with dkms.conf, the Debian changelog and the spec; the
 #      DEB and RPM packages build (`make dkms-deb dkms-rpm`), lintian
 #      (--fail-on warning) and rpmlint are clean, and they ship the DKMS tree
-#      and nothing test-only; `dkms add` of a source install prints no
+#      (with dkms/Makefile as its Makefile) and nothing test-only, declare
+#      the dependencies DKMS needs (dkms >= 3.1.5, ...), and the RPM has
+#      %license LICENSE; `dkms add` of a source install prints no
 #      "Deprecated feature".
 #   1. Kernels 7.2 and 7.3 as Debian packages: `make bindeb-pkg` (linux-image,
 #      linux-headers) plus linux-lib-rust (tests/pkg/build-kernel-debs.sh),
@@ -22,11 +24,17 @@
 #      upgrade to a newer version leaves exactly one.
 #   6. A kernel without CONFIG_RUST (Debian trixie's own linux-headers package)
 #      is skipped by DKMS with exit 77 and the apt transaction succeeds.
-#   7. Toolchain checks of the PRE_BUILD script: wrong rustc, wrong bindgen,
-#      versioned rustc picked, missing Rust artifacts (and installing
-#      linux-lib-rust later builds the module through the header hook).
+#   7. The PRE_BUILD script: a wrong rustc or bindgen skips the kernel (exit
+#      77) with one exact line in make.log; a versioned rustc-X.Y is picked;
+#      `apt install` with a kernel whose build tree lacks the Rust artifacts
+#      (issue 13: Debian's stock kernel) and with a rustc that is not the
+#      kernel's first in PATH exits 0, leaves the package configured and the
+#      kernel skipped with the exact line; installing linux-lib-rust, or
+#      `dkms autoinstall -k` once the right rustc is back, builds it.
 #   8. RPM: rpm -i --root <chroot> --nodeps builds and installs; an upgrade
-#      with a release bump keeps the module; erase cleans up.
+#      with a release bump keeps the module; erase cleans up; the same three
+#      with a build that fails on purpose exit 0 too.  Every rpm call: exit
+#      0, nothing on stdout, no dkms --rpm_safe_upgrade lock file left.
 #
 # Ends with `N passed, N failed`; exit status non-zero if anything failed.
 # Logs: $CACHE/pkgtest/logs/ (one file per test), VM results under
@@ -146,6 +154,7 @@ root_up() {
 trap root_down EXIT
 
 dkms_status() { in_root dkms status "$@" 2>&1; }
+dkms_lines() { dkms_status -m dm-remap | grep '^dm-remap/' || true; } # dm-remap's status lines only
 # kdebs LINE [NAME] — the kernel packages of LINE (linux-NAME-* only) as the root sees them
 kdebs() { ls "$W/kdebs/$1"/linux-"${2:-}"*.deb | sed "s|^$W/|/pkgtest/|"; }
 # The one module file DKMS installed for a kernel (maybe compressed).
@@ -180,10 +189,25 @@ test_build_packages() {
 		-e "/^%changelog/a * $(LC_ALL=C date '+%a %b %d %Y') Test <test@example.org> - $V-2\n- Release bump (test).\n" \
 		"$W/src-bump/dm-remap-dkms.spec"
 	in_chroot make -C /cache/pkgtest/src-bump DIST=/cache/pkgtest/dist dkms-rpm
-	ls -l "$DIST"
+	# A build that fails on purpose (section 8): a compile error in
+	# src/helpers.c, as Release 1.broken and 2.broken, in their own directory
+	# (not linted, not in the contents test).
+	rm -rf "$W/src-broken" "$W/dist-broken"
+	cp -a "$W/src" "$W/src-broken"
+	echo '#error "dm-remap: broken on purpose by tests/pkg/run.sh"' >>"$W/src-broken/src/helpers.c"
+	for r in 1 2; do
+		sed -i -e "s/^Release:\([ \t]*\)[^%]*/Release:\1$r.broken/" \
+			-e "/^%changelog/a * $(LC_ALL=C date '+%a %b %d %Y') Test <test@example.org> - $V-$r.broken\n- A build that fails (test).\n" \
+			"$W/src-broken/dm-remap-dkms.spec"
+		in_chroot make -C /cache/pkgtest/src-broken DIST=/cache/pkgtest/dist-broken dkms-rpm
+	done
+	ls -l "$DIST" "$W/dist-broken"
 	for f in "dm-remap-dkms_$V-1_all.deb" "dm-remap-dkms_$VN-1_all.deb" "dm-remap-dkms-$V-1.noarch.rpm" \
 		"dm-remap-dkms-$V-2.noarch.rpm" "dm-remap-dkms-$V-1.src.rpm"; do
 		expect "$f built" test -s "$DIST/$f"
+	done
+	for f in "dm-remap-dkms-$V-1.broken.noarch.rpm" "dm-remap-dkms-$V-2.broken.noarch.rpm"; do
+		expect "$f built" test -s "$W/dist-broken/$f"
 	done
 }
 
@@ -208,6 +232,35 @@ test_package_contents() {
 	expect "dkms.conf in the deb is the repository's" cmp "$REPO/dkms.conf" \
 		<(in_chroot dpkg-deb --fsys-tarfile "/cache/pkgtest/dist/dm-remap-dkms_${V}-1_all.deb" |
 			tar -xOf - "./usr/src/dm-remap-$V/dkms.conf")
+	# The DKMS tree's Makefile is dkms/Makefile: it builds the module only
+	# (the top Makefile's test and packaging targets need unshipped files).
+	expect "the deb's DKMS Makefile is dkms/Makefile" cmp "$REPO/dkms/Makefile" \
+		<(in_chroot dpkg-deb --fsys-tarfile "/cache/pkgtest/dist/dm-remap-dkms_${V}-1_all.deb" |
+			tar -xOf - "./usr/src/dm-remap-$V/Makefile")
+	expect "the rpm's DKMS Makefile is dkms/Makefile" cmp "$REPO/dkms/Makefile" \
+		<(in_chroot sh -c "cd /tmp && rpm2cpio /cache/pkgtest/dist/dm-remap-dkms-$V-1.noarch.rpm |
+			cpio -i --quiet --to-stdout ./usr/src/dm-remap-$V/Makefile")
+	expect "dkms/Makefile has no test or packaging targets" \
+		test -z "$(grep -E '^(test|test-full|demo|bench|soak|install|dkms-[a-z-]*|kmod-deb|show-packaging):' "$REPO/dkms/Makefile")"
+	# Debian: what the build needs, and a dkms that honours PRE_BUILD's 77.
+	expect "deb Depends" test "$(in_chroot dpkg-deb -f "/cache/pkgtest/dist/dm-remap-dkms_${V}-1_all.deb" Depends)" = \
+		"dkms (>= 3.1.5), make, rustc, bindgen, libclang-dev"
+	expect "deb Recommends" test "$(in_chroot dpkg-deb -f "/cache/pkgtest/dist/dm-remap-dkms_${V}-1_all.deb" Recommends)" = \
+		"clang, lld, llvm, pahole"
+	# RPM: Fedora's packaging guidelines.
+	local reqs
+	reqs=$(in_chroot rpm -qp --qf '[%{REQUIRENAME} %{REQUIREFLAGS:deptype} %{REQUIREFLAGS:depflags} %{REQUIREVERSION}\n]' \
+		"/cache/pkgtest/dist/dm-remap-dkms-$V-1.noarch.rpm")
+	echo "$reqs"
+	expect "rpm Requires: dkms >= 3.1.5" grep -qx 'dkms manual >= 3.1.5' <<<"$reqs"
+	expect "rpm Requires(post): dkms" grep -qx 'dkms post *' <<<"$reqs"
+	expect "rpm Requires(preun): dkms" grep -qx 'dkms preun *' <<<"$reqs"
+	expect "src.rpm BuildRequires: make" grep -qx make \
+		<(in_chroot rpm -qp --qf '[%{REQUIRENAME}\n]' "/cache/pkgtest/dist/dm-remap-dkms-$V-1.src.rpm")
+	expect "rpm URL tag" test -n "$(in_chroot rpm -qp --qf '%{URL}' "/cache/pkgtest/dist/dm-remap-dkms-$V-1.noarch.rpm" | grep -v '(none)')"
+	expect "rpm %license LICENSE" grep -qx "/usr/share/licenses/dm-remap-dkms/LICENSE l" \
+		<(in_chroot rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "/cache/pkgtest/dist/dm-remap-dkms-$V-1.noarch.rpm")
+	expect "LICENSE is the GPL-2 text" cmp "$REPO/LICENSE" "$CHROOT/usr/share/common-licenses/GPL-2"
 }
 
 # The flavour of each line's packages is the one run-all.sh already builds
@@ -305,13 +358,16 @@ vm_test() { # vm_test NAME KERNEL_RELEASE KO_FILE_IN_ROOT
 	*.gz) gzip -dc "$ko" ;;
 	*) cat "$ko" ;;
 	esac >"$dir/dm-remap.ko"
+	local rc=0
 	out=$("$REPO/tests/vm/run-vm.sh" --kernel "$dir/kdir" --ko "$dir/dm-remap.ko" \
 		--suite "$REPO/tests/pkg/suites/packaged" --out "$dir/out" --timeout 900 \
 		--append "dmremap.ko_sha256=$(sha256sum <"$dir/dm-remap.ko" | cut -d' ' -f1) dmremap.version=$(ko_version "$dir/dm-remap.ko")" |
-		tail -n 1)
+		tail -n 1) || rc=$?
 	vp=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
 	vf=$(echo "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p')
-	record "VM $name (logs: $dir/out/results)" "${vp:-0}" "${vf:-1}"
+	# A VM run that exits non-zero has failed, whatever its last line says.
+	[ "$rc" = 0 ] || [ "${vf:-0}" != 0 ] || vf=1
+	record "VM $name (logs: $dir/out)" "${vp:-0}" "${vf:-1}"
 }
 
 # ---------------------------------------------------------------------------
@@ -427,6 +483,8 @@ test_unsupported_kernel() {
 
 # ---------------------------------------------------------------------------
 # 7. The PRE_BUILD check.  Fake tools answer --version and fail otherwise.
+# Whatever keeps the module from being built for a kernel, outside dm-remap's
+# code, makes scripts/dkms-pre-build.sh exit 77 (DKMS: skipped) with one line.
 
 fake_tool() { # fake_tool DIR NAME VERSION_LINE
 	mkdir -p "$ROOT$1"
@@ -440,7 +498,6 @@ build_with_path() {
 	fi
 	in_root env PATH="$1:/usr/sbin:/usr/bin:/sbin:/bin" dkms build -m dm-remap -v "$VN" -k "$2"
 }
-fails_not_skipped() { [ "$1" != 0 ] && [ "$1" != 77 ]; }
 one_line() { # one_line KERNEL PATTERN... — make.log has exactly one dm-remap: line, matching all
 	local lines p
 	lines=$(make_log "$VN" "$1" | grep '^dm-remap: ')
@@ -448,16 +505,41 @@ one_line() { # one_line KERNEL PATTERN... — make.log has exactly one dm-remap:
 	expect "exactly one dm-remap: line" test "$(grep -c . <<<"$lines")" = 1
 	for p in "${@:2}"; do expect "it says '$p'" has "$lines" "$p"; done
 }
+# skipped_with KERNEL LINE — DKMS's make.log is that of a build for KERNEL
+# whose PRE_BUILD exited 77, and its only dm-remap: line is exactly LINE.
+skipped_with() {
+	local log lines
+	log=$(make_log "$VN" "$1")
+	lines=$(grep '^dm-remap: ' <<<"$log")
+	echo "the line: $lines"
+	expect "make.log is the build for $1" grep -qF "make.log for dm-remap/$VN for kernel $1 (" <<<"$log"
+	expect "PRE_BUILD exited 77" grep -qx '# exit code: 77' <<<"$log"
+	expect "exactly one dm-remap: line" test "$(grep -c . <<<"$lines")" = 1
+	expect "it is: $2" test "$lines" = "$2"
+}
+# kconf KERNEL NAME — CONFIG_NAME of an installed kernel's build tree, unquoted
+kconf() {
+	in_root cat "/lib/modules/$1/build/include/config/auto.conf" | sed -n "s/^CONFIG_$2=\"\{0,1\}\([^\"]*\)\"\{0,1\}\$/\1/p"
+}
+mm() { echo "$1" | sed -n 's/^[^ ]* \([0-9]*\.[0-9]*\).*/\1/p'; } # "tool X.Y.Z ..." → X.Y
+# The lines scripts/dkms-pre-build.sh prints for a wrong rustc or bindgen
+# (FOUND: what is first in PATH) and for a build tree without linux-lib-rust.
+wrong_tool_line() { # wrong_tool_line KERNEL TOOL WANT FOUND
+	echo "dm-remap: kernel $1 was built with '$3' but $4; install $2 $(echo "$3" | cut -d' ' -f2) (as $2-$(mm "$3"), or as the first $2 in PATH), then run 'dkms autoinstall -k $1'"
+}
+no_lib_rust_line() { # no_lib_rust_line KERNEL
+	echo "dm-remap: kernel $1 has CONFIG_RUST=y but its build tree /lib/modules/$1/build lacks the Rust build artifacts (missing: rust/libcore.rmeta rust/libcompiler_builtins.rmeta rust/libkernel.rmeta rust/libmacros.so rust/Makefile); install linux-lib-rust-$1 (Ubuntu has it; Debian's and Fedora's kernel packages do not ship these files, see /usr/share/doc/dm-remap-dkms/DKMS.md), then run 'dkms autoinstall -k $1'"
+}
 
 test_wrong_rustc() {
-	local k72 want rc=0
+	local k72 rc=0
 	k72=$(state k72.release)
-	want=$(in_root cat "/lib/modules/$k72/build/include/config/auto.conf" | sed -n 's/^CONFIG_RUSTC_VERSION_TEXT="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p')
 	fake_tool /opt/fake-rustc rustc "rustc 1.0.0 (00000000 2015-05-15)"
 	build_with_path /opt/fake-rustc "$k72" || rc=$?
-	expect "dkms build fails (not skipped): exit $rc" fails_not_skipped $rc
-	one_line "$k72" "was built with '$want'" "/opt/fake-rustc/rustc is 'rustc 1.0.0 (00000000 2015-05-15)'" \
-		"install rustc $(echo "$want" | cut -d' ' -f2)"
+	expect "dkms build exits 77 (skipped): exit $rc" test $rc = 77
+	skipped_with "$k72" "$(wrong_tool_line "$k72" rustc "$(kconf "$k72" RUSTC_VERSION_TEXT)" \
+		"/opt/fake-rustc/rustc is 'rustc 1.0.0 (00000000 2015-05-15)'")"
+	expect "not built for $k72" hasnt "$(dkms_status -m dm-remap)" ", $k72,"
 }
 
 test_wrong_bindgen() {
@@ -465,8 +547,9 @@ test_wrong_bindgen() {
 	k72=$(state k72.release)
 	fake_tool /opt/fake-bindgen bindgen "bindgen 0.1.0"
 	build_with_path /opt/fake-bindgen "$k72" || rc=$?
-	expect "dkms build fails (not skipped): exit $rc" fails_not_skipped $rc
-	one_line "$k72" "was built with 'bindgen " "/opt/fake-bindgen/bindgen is 'bindgen 0.1.0'" "install bindgen "
+	expect "dkms build exits 77 (skipped): exit $rc" test $rc = 77
+	skipped_with "$k72" "$(wrong_tool_line "$k72" bindgen "$(kconf "$k72" BINDGEN_VERSION_TEXT)" \
+		"/opt/fake-bindgen/bindgen is 'bindgen 0.1.0'")"
 }
 
 # A wrong `rustc` first in PATH but the right one as rustc-X.Y: picked, and
@@ -483,31 +566,90 @@ test_versioned_rustc() {
 	expect "installed again" test "$(dkms_status -m dm-remap -k "$k72")" = "dm-remap/$VN, $k72, $ARCH: installed"
 }
 
-# The headers without linux-lib-rust: the one-line message; installing
-# linux-lib-rust then builds the module through its header hook.
+# Issue 13: `apt install` on a machine with a kernel whose build tree lacks
+# the Rust artifacts (Debian's stock kernel; here 7.3 without linux-lib-rust).
+# DKMS's postinst builds for the running kernel (7.2) and the newest (7.3):
+# 7.2 is installed, 7.3 skipped with the line, apt exits 0 and the package is
+# configured.  Installing linux-lib-rust then builds it through its hook.
 test_missing_rust_artifacts() {
-	local k73 rc=0
-	k73=$(state k73.release)
+	local k72 k73 rc=0 out
+	k72=$(state k72.release) k73=$(state k73.release)
 	apt_root remove "linux-lib-rust-$k73"
-	build_with_path /usr/bin "$k73" || rc=$?
-	expect "dkms build fails (not skipped): exit $rc" fails_not_skipped $rc
-	one_line "$k73" "lacks the Rust build artifacts" "rust/libkernel.rmeta" "install linux-lib-rust-$k73"
+	expect "the $k73 build tree lacks the Rust artifacts" test ! -e "$ROOT/lib/modules/$k73/build/rust/libkernel.rmeta"
+	capture apt.missing apt_root install --reinstall "/pkgtest/dist/dm-remap-dkms_${VN}-1_all.deb" || rc=$?
+	out=$(state apt.missing)
+	expect "apt install exits 0: exit $rc" test $rc = 0
+	expect "dm-remap-dkms is configured" \
+		test "$(in_root dpkg-query -W -f '${Status}' dm-remap-dkms)" = "install ok installed"
+	expect "DKMS reported the skip (pre_build exit 77)" has "$out" "(bad exit status: 77)"
+	skipped_with "$k73" "$(no_lib_rust_line "$k73")"
+	expect "dkms status: installed on $k72 only" \
+		test "$(dkms_lines)" = "dm-remap/$VN, $k72, $ARCH: installed"
+	expect "no module file for $k73" test -z "$(dkms_ko "$k73")"
 	apt_root install $(kdebs 7.3 lib-rust)
 	expect "installed on $k73 by the lib-rust package's header hook" \
 		test "$(dkms_status -m dm-remap -k "$k73")" = "dm-remap/$VN, $k73, $ARCH: installed"
 }
 
+# A rustc that is not the kernel's first in root's PATH (/usr/local/bin):
+# `apt install` skips both kernels with the line and exits 0; once it is gone,
+# `dkms autoinstall -k` (what the line says) builds and installs the module.
+test_apt_wrong_rustc() {
+	local k72 k73 k rc=0 out
+	k72=$(state k72.release) k73=$(state k73.release)
+	# (t runs this in a subshell: the fake goes away even if a check fails)
+	trap 'rm -f "$ROOT/usr/local/bin/rustc"' EXIT
+	fake_tool /usr/local/bin rustc "rustc 1.0.0 (00000000 2015-05-15)"
+	capture apt.wrong-rustc apt_root install --reinstall "/pkgtest/dist/dm-remap-dkms_${VN}-1_all.deb" || rc=$?
+	out=$(state apt.wrong-rustc)
+	expect "apt install exits 0: exit $rc" test $rc = 0
+	expect "dm-remap-dkms is configured" \
+		test "$(in_root dpkg-query -W -f '${Status}' dm-remap-dkms)" = "install ok installed"
+	expect "DKMS skipped both kernels (pre_build exit 77 twice)" test "$(grep -c '(bad exit status: 77)' <<<"$out")" = 2
+	# make.log is the last build's: 7.3's.
+	skipped_with "$k73" "$(wrong_tool_line "$k73" rustc "$(kconf "$k73" RUSTC_VERSION_TEXT)" \
+		"/usr/local/bin/rustc is 'rustc 1.0.0 (00000000 2015-05-15)'")"
+	expect "dkms status: added, built for no kernel" test "$(dkms_lines)" = "dm-remap/$VN: added"
+	rm -f "$ROOT/usr/local/bin/rustc"
+	for k in "$k72" "$k73"; do
+		in_root dkms autoinstall -k "$k"
+		expect "dkms autoinstall -k $k: installed" \
+			test "$(dkms_status -m dm-remap -k "$k")" = "dm-remap/$VN, $k, $ARCH: installed"
+	done
+}
+
 # ---------------------------------------------------------------------------
-# 8. RPM, with the chroot's rpm into the test machine: rpm --root.
+# 8. RPM, with the chroot's rpm into the test machine: rpm --root.  The
+# scriptlets follow Fedora's packaging guidelines: they never fail the
+# transaction and print nothing on stdout (DKMS's output goes to
+# /var/log/dm-remap-dkms.log; a kernel left without the module gets one line
+# on stderr).
 
 rpm_root() { in_chroot rpm --root "$CROOT" "$@"; }
+# rpm_quiet NAME RPM-ARGS... — exit 0, nothing on stdout (stderr kept in
+# $W/state/NAME.err), no dkms --rpm_safe_upgrade lock file left behind.
+rpm_quiet() {
+	local name=$1 rc=0 out
+	shift
+	out=$(rpm_root "$@" 2>"$W/state/$name.err") || rc=$?
+	echo "rpm $*: exit $rc"
+	sed 's/^/  stderr: /' "$W/state/$name.err"
+	expect "rpm $1 exits 0: exit $rc" test $rc = 0
+	expect "nothing on stdout" test -z "$out"
+	expect "no dkms --rpm_safe_upgrade lock file left" test -z "$(ls "$ROOT"/tmp/dkms_rpm_safe_upgrade_lock.* 2>/dev/null)"
+}
+# rpm_said NAME — the scriptlets' stderr lines of an rpm_quiet call (rpm's
+# own "warning: ..." lines left out)
+rpm_said() { grep -v '^warning: ' "$W/state/$1.err" || true; }
 
 test_rpm_install() {
 	local k72
 	k72=$(state k72.release)
 	apt_root purge dm-remap-dkms
 	nothing_left
-	rpm_root -i --nodeps "/cache/pkgtest/dist/dm-remap-dkms-$V-1.noarch.rpm"
+	rpm_quiet rpm-install -i --nodeps "/cache/pkgtest/dist/dm-remap-dkms-$V-1.noarch.rpm"
+	expect "%post said nothing" test -z "$(rpm_said rpm-install)"
+	expect "%post logged" grep -qx "== .* dm-remap-dkms-$V-1 post-install" "$ROOT/var/log/dm-remap-dkms.log"
 	dkms_status | tee "$W/state/status.rpm"
 	expect "installed on $k72 by %post" grep -qx "dm-remap/$V, $k72, $ARCH: installed" "$W/state/status.rpm"
 	expect "module file" test -n "$(dkms_ko "$k72")"
@@ -516,7 +658,8 @@ test_rpm_install() {
 test_rpm_release_bump() {
 	local k72
 	k72=$(state k72.release)
-	rpm_root -U --nodeps "/cache/pkgtest/dist/dm-remap-dkms-$V-2.noarch.rpm"
+	rpm_quiet rpm-bump -U --nodeps "/cache/pkgtest/dist/dm-remap-dkms-$V-2.noarch.rpm"
+	expect "%post said nothing" test -z "$(rpm_said rpm-bump)"
 	expect "rpm has $V-2" test "$(rpm_root -q dm-remap-dkms)" = "dm-remap-dkms-$V-2.noarch"
 	dkms_status | tee "$W/state/status.rpm-bump"
 	expect "still installed on $k72" grep -qx "dm-remap/$V, $k72, $ARCH: installed" "$W/state/status.rpm-bump"
@@ -525,7 +668,57 @@ test_rpm_release_bump() {
 }
 
 test_rpm_erase() {
-	rpm_root -e --nodeps dm-remap-dkms
+	rpm_quiet rpm-erase -e --nodeps dm-remap-dkms
+	expect "rpm gone" test -z "$(rpm_root -q dm-remap-dkms | grep -v 'not installed')"
+	expect "the %ghost log went with it" test ! -e "$ROOT/var/log/dm-remap-dkms.log"
+	nothing_left
+}
+
+# The running kernel's build tree without the Rust artifacts: %post skips it
+# with the line on stderr, rpm exits 0; linux-lib-rust's hook builds it.
+test_rpm_skipped() {
+	local k72
+	k72=$(state k72.release)
+	apt_root remove "linux-lib-rust-$k72"
+	rpm_quiet rpm-skip -i --nodeps "/cache/pkgtest/dist/dm-remap-dkms-$V-1.noarch.rpm"
+	expect "%post printed the line" test "$(rpm_said rpm-skip)" = "$(no_lib_rust_line "$k72")"
+	expect "dkms status: added, not built" test "$(dkms_lines)" = "dm-remap/$V: added"
+	apt_root install $(kdebs 7.2 lib-rust)
+	expect "installed on $k72 by the lib-rust package's header hook" \
+		test "$(dkms_status -m dm-remap -k "$k72")" = "dm-remap/$V, $k72, $ARCH: installed"
+	rpm_quiet rpm-skip-erase -e --nodeps dm-remap-dkms
+	nothing_left
+}
+
+# A build that fails on purpose (a compile error in dm-remap's own code):
+# rpm -i, -U (release bump) and -e still exit 0; %post says it failed, on
+# stderr, and DKMS's make.log keeps the compiler's error.
+broken_line() { # broken_line KERNEL
+	echo "dm-remap-dkms: building dm-remap for kernel $1 failed (dkms exit status 10); see /var/log/dm-remap-dkms.log and /var/lib/dkms/dm-remap/$V/build/make.log"
+}
+test_rpm_broken_install() {
+	local k72
+	k72=$(state k72.release)
+	rpm_quiet rpm-broken -i --nodeps "/cache/pkgtest/dist-broken/dm-remap-dkms-$V-1.broken.noarch.rpm"
+	expect "%post said the build failed" test "$(rpm_said rpm-broken)" = "$(broken_line "$k72")"
+	expect "make.log has the compile error" grep -q 'broken on purpose by tests/pkg/run.sh' \
+		"$ROOT/var/lib/dkms/dm-remap/$V/build/make.log"
+	expect "dkms status: added, not built" test "$(dkms_lines)" = "dm-remap/$V: added"
+	expect "no module file" test -z "$(all_kos)"
+}
+
+test_rpm_broken_bump() {
+	local k72
+	k72=$(state k72.release)
+	rpm_quiet rpm-broken-bump -U --nodeps "/cache/pkgtest/dist-broken/dm-remap-dkms-$V-2.broken.noarch.rpm"
+	expect "rpm has $V-2.broken" test "$(rpm_root -q dm-remap-dkms)" = "dm-remap-dkms-$V-2.broken.noarch"
+	expect "%post said the build failed" test "$(rpm_said rpm-broken-bump)" = "$(broken_line "$k72")"
+	expect "dkms status: added, not built" test "$(dkms_lines)" = "dm-remap/$V: added"
+	expect "no module file" test -z "$(all_kos)"
+}
+
+test_rpm_broken_erase() {
+	rpm_quiet rpm-broken-erase -e --nodeps dm-remap-dkms
 	expect "rpm gone" test -z "$(rpm_root -q dm-remap-dkms | grep -v 'not installed')"
 	nothing_left
 }
@@ -581,13 +774,20 @@ if [ -s "$W/state/k72.release" ] && [ -s "$W/state/k73.release" ] && root_up; th
 	t "5. reinstall the same version" test_reinstall
 	t "5. upgrade to $VN leaves exactly one version" test_upgrade
 	t "6. kernel without CONFIG_RUST: skipped (77), apt succeeds" test_unsupported_kernel
-	t "7. wrong rustc: one-line message" test_wrong_rustc
-	t "7. wrong bindgen: one-line message" test_wrong_bindgen
+	t "7. wrong rustc: skipped (77), the exact line" test_wrong_rustc
+	t "7. wrong bindgen: skipped (77), the exact line" test_wrong_bindgen
 	t "7. versioned rustc-X.Y is picked and handed to Kbuild" test_versioned_rustc
-	t "7. missing Rust artifacts: one-line message; linux-lib-rust builds it" test_missing_rust_artifacts
+	t "7. apt install, a kernel without Rust artifacts: exit 0, skipped with the line; linux-lib-rust builds it" \
+		test_missing_rust_artifacts
+	t "7. apt install, a wrong rustc first in PATH: exit 0, skipped with the line; dkms autoinstall builds it" \
+		test_apt_wrong_rustc
 	t "8. rpm -i --root: %post builds and installs" test_rpm_install
 	t "8. rpm -U release bump keeps the module" test_rpm_release_bump
 	t "8. rpm -e cleans up" test_rpm_erase
+	t "8. rpm -i, a kernel without Rust artifacts: exit 0, the line on stderr" test_rpm_skipped
+	t "8. rpm -i, a build that fails: exit 0, the failure on stderr" test_rpm_broken_install
+	t "8. rpm -U release bump, a build that fails: exit 0" test_rpm_broken_bump
+	t "8. rpm -e after a failed build: exit 0, nothing left" test_rpm_broken_erase
 	root_down
 	# The test machine's changes are kept for a look after a failure only.
 	((failed > 0)) || rm -rf "$W/upper" "$W/work"
