@@ -44,6 +44,16 @@ dev_t dm_remap_bdev_devt(struct block_device *bdev)
 	return bdev->bd_dev;
 }
 
+dev_t dm_remap_bdev_whole_devt(struct block_device *bdev)
+{
+	return bdev_whole(bdev)->bd_dev;
+}
+
+sector_t dm_remap_bdev_start_sect(struct block_device *bdev)
+{
+	return get_start_sect(bdev);
+}
+
 void *dm_remap_kzalloc(size_t size)
 {
 	return kzalloc(size, GFP_KERNEL);
@@ -125,6 +135,11 @@ unsigned int dm_remap_bio_sectors(struct bio *bio)
 bool dm_remap_is_vmalloc_addr(const void *addr)
 {
 	return is_vmalloc_addr(addr);
+}
+
+struct page *dm_remap_virt_to_page(const void *addr)
+{
+	return virt_to_page(addr);
 }
 
 unsigned short dm_remap_ioprio_default(void)

@@ -235,11 +235,30 @@ impl Bio {
 /// ([`MapIo::take`](super::MapIo::take)) or `end_io`
 /// ([`EndIo::take`](super::EndIo::take)).  It must be
 /// finished with [`OwnedBio::complete`]; dm core then calls `end_io` again.
+/// Dropping it completes it with `BLK_STS_IOERR`: a bio that is never
+/// completed would hang the device's suspend.
 pub struct OwnedBio(core::ptr::NonNull<bindings::bio>);
 
 // SAFETY: a bio taken over by the target may be completed from any context
 // and any CPU.
 unsafe impl Send for OwnedBio {}
+
+/// `BLK_STS_IOERR`, for bios dropped without being completed.
+const IOERR: u8 = bindings::DM_REMAP_BLK_STS_IOERR as u8;
+
+/// Complete `bio` with `status`.
+///
+/// # Safety
+///
+/// The caller owns `bio` (as an [`OwnedBio`] or a [`HeldBio`]) and never
+/// touches it again.
+unsafe fn endio(bio: core::ptr::NonNull<bindings::bio>, status: u8) {
+    // SAFETY: the caller owns the bio; after `bio_endio` it is dm core's.
+    unsafe {
+        (*bio.as_ptr()).bi_status = status;
+        bindings::bio_endio(bio.as_ptr());
+    }
+}
 
 impl OwnedBio {
     /// Take over `bio`.
@@ -263,44 +282,173 @@ impl OwnedBio {
 
     /// Complete the bio with `status` (0 = success, else a `BLK_STS_*`).
     pub fn complete(self, status: u8) {
-        // SAFETY: we own the bio; after `bio_endio` we never touch it again
-        // (`self` is consumed).
+        let bio = core::mem::ManuallyDrop::new(self).0;
+        // SAFETY: we own the bio and `self` is consumed without its `Drop`.
+        unsafe { endio(bio, status) }
+    }
+}
+
+impl Drop for OwnedBio {
+    fn drop(&mut self) {
+        // SAFETY: we own the bio (type invariant); `self` goes away.
+        unsafe { endio(self.0, IOERR) }
+    }
+}
+
+/// A bio that `map` took before sending it anywhere
+/// ([`MapIo::hold`](super::MapIo::hold)), e.g. because the block it
+/// addresses is being remapped.  The target later sends it on with
+/// [`HeldBio::submit`] (dm core then calls `end_io` when it completes, as
+/// for a bio `map` remapped) or finishes it with [`HeldBio::complete`] or,
+/// to handle it in a worker, [`HeldBio::into_owned`].  Dropping it
+/// completes it with `BLK_STS_IOERR`, so no held bio can be forgotten (a
+/// bio that never completes hangs the device's suspend).
+pub struct HeldBio(core::ptr::NonNull<bindings::bio>);
+
+// SAFETY: as for `OwnedBio`; a held bio may also be submitted from any
+// process context.
+unsafe impl Send for HeldBio {}
+
+impl HeldBio {
+    /// Hold `bio`.
+    ///
+    /// # Safety
+    ///
+    /// Only in `map`, for the bio `map` was given, for which it then returns
+    /// `DM_MAPIO_SUBMITTED` (see `target::MapIo::hold`).
+    pub(crate) unsafe fn hold(bio: &Bio) -> Self {
+        // SAFETY: `bio` is a reference, hence non-null.
+        Self(unsafe { core::ptr::NonNull::new_unchecked(bio.as_raw()) })
+    }
+
+    /// The bio.
+    pub fn bio(&self) -> &Bio {
+        // SAFETY: the target owns the bio while it holds it (type
+        // invariant).
+        unsafe { Bio::from_raw(self.0.as_ptr()) }
+    }
+
+    /// Send the bio to `sector` of `dev`, as `map` returning
+    /// `DM_MAPIO_REMAPPED` would have (`dm_submit_bio_remap()`).  Any
+    /// process context; not from `map`.
+    pub fn submit(self, dev: &DmDevice, sector: u64) {
+        let bio = core::mem::ManuallyDrop::new(self).0;
+        // SAFETY: we own the clone, which `map` neither submitted nor
+        // completed (type invariant); it now targets `dev`, on which the
+        // target holds a reference that outlives every bio mapped through
+        // it (dm core drains them before the destructor).  With a NULL
+        // `tgt_clone`, dm core submits the clone itself and accounts the
+        // I/O once; its completion runs `end_io`.
         unsafe {
-            (*self.0.as_ptr()).bi_status = status;
-            bindings::bio_endio(self.0.as_ptr());
+            bindings::dm_remap_bio_set_dev(bio.as_ptr(), dev.bdev());
+            (*bio.as_ptr()).bi_iter.bi_sector = sector;
+            bindings::dm_submit_bio_remap(bio.as_ptr(), core::ptr::null_mut());
+        }
+    }
+
+    /// Complete the bio with `status` without doing its I/O.
+    pub fn complete(self, status: u8) {
+        let bio = core::mem::ManuallyDrop::new(self).0;
+        // SAFETY: we own the bio and `self` is consumed without its `Drop`.
+        unsafe { endio(bio, status) }
+    }
+
+    /// Keep the bio to complete it later (it will not be submitted).
+    pub fn into_owned(self) -> OwnedBio {
+        // An `OwnedBio` may be any bio `map` took: the same ownership.
+        OwnedBio(core::mem::ManuallyDrop::new(self).0)
+    }
+}
+
+impl Drop for HeldBio {
+    fn drop(&mut self) {
+        // SAFETY: we own the bio (type invariant); `self` goes away.
+        unsafe { endio(self.0, IOERR) }
+    }
+}
+
+mod sealed {
+    /// A handle that owns a bio and can be linked into a [`super::BioQueue`].
+    pub trait Linkable {
+        /// Give up the handle, keeping the bio owned.
+        fn into_raw(self) -> core::ptr::NonNull<super::bindings::bio>;
+        /// Rebuild the handle.
+        ///
+        /// # Safety
+        ///
+        /// `bio` came from `into_raw` of the same type.
+        unsafe fn from_raw(bio: core::ptr::NonNull<super::bindings::bio>) -> Self;
+    }
+}
+
+impl sealed::Linkable for OwnedBio {
+    fn into_raw(self) -> core::ptr::NonNull<bindings::bio> {
+        core::mem::ManuallyDrop::new(self).0
+    }
+    unsafe fn from_raw(bio: core::ptr::NonNull<bindings::bio>) -> Self {
+        Self(bio)
+    }
+}
+
+impl sealed::Linkable for HeldBio {
+    fn into_raw(self) -> core::ptr::NonNull<bindings::bio> {
+        core::mem::ManuallyDrop::new(self).0
+    }
+    unsafe fn from_raw(bio: core::ptr::NonNull<bindings::bio>) -> Self {
+        Self(bio)
+    }
+}
+
+/// A FIFO of bios the target owns ([`OwnedBio`] or [`HeldBio`]), e.g.
+/// handed from completion context to a worker.  Dropping it drops (and so
+/// fails) the bios still on it.
+pub struct BioQueue<T: sealed::Linkable = OwnedBio> {
+    list: bindings::bio_list,
+    _owns: core::marker::PhantomData<T>,
+}
+
+// SAFETY: the list only links bios the target owns, which may be completed
+// or submitted from any thread; it is used under a `SpinLock`.
+unsafe impl<T: sealed::Linkable> Send for BioQueue<T> {}
+
+impl<T: sealed::Linkable> Default for BioQueue<T> {
+    fn default() -> Self {
+        Self {
+            list: bindings::bio_list {
+                head: core::ptr::null_mut(),
+                tail: core::ptr::null_mut(),
+            },
+            _owns: core::marker::PhantomData,
         }
     }
 }
 
-/// A FIFO of bios handed from completion context to a worker.
-pub struct BioQueue(bindings::bio_list);
-
-// SAFETY: the list only links bios the target owns; it is used under a
-// `SpinLock`.
-unsafe impl Send for BioQueue {}
-
-impl Default for BioQueue {
-    fn default() -> Self {
-        Self(bindings::bio_list {
-            head: core::ptr::null_mut(),
-            tail: core::ptr::null_mut(),
-        })
-    }
-}
-
-impl BioQueue {
+impl<T: sealed::Linkable> BioQueue<T> {
     /// Append a bio.
-    pub fn push(&mut self, bio: OwnedBio) {
+    pub fn push(&mut self, bio: T) {
         // SAFETY: the list links bios through `bi_next`, which is free while
         // the target owns the bio; ownership moves into the list.
-        unsafe { bindings::dm_remap_bio_list_add(&mut self.0, bio.0.as_ptr()) };
-        core::mem::forget(bio);
+        unsafe { bindings::dm_remap_bio_list_add(&mut self.list, bio.into_raw().as_ptr()) };
     }
 
     /// Take the first bio.
-    pub fn pop(&mut self) -> Option<OwnedBio> {
-        // SAFETY: every bio on the list was pushed as an `OwnedBio`.
-        let bio = unsafe { bindings::dm_remap_bio_list_pop(&mut self.0) };
-        core::ptr::NonNull::new(bio).map(OwnedBio)
+    pub fn pop(&mut self) -> Option<T> {
+        // SAFETY: every bio on the list was pushed as a `T`.
+        let bio = unsafe { bindings::dm_remap_bio_list_pop(&mut self.list) };
+        // SAFETY: as above.
+        core::ptr::NonNull::new(bio).map(|bio| unsafe { T::from_raw(bio) })
+    }
+
+    /// True if no bio is queued.
+    pub fn is_empty(&self) -> bool {
+        self.list.head.is_null()
+    }
+}
+
+impl<T: sealed::Linkable> Drop for BioQueue<T> {
+    fn drop(&mut self) {
+        while let Some(bio) = self.pop() {
+            drop(bio);
+        }
     }
 }

@@ -5,6 +5,15 @@
 use super::bindings;
 use core::ffi::CStr;
 
+/// Where a block device lies on its disk (see [`DmDevice::disk_position`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskPosition {
+    /// `dev_t` of the whole disk.
+    pub disk: u32,
+    /// First sector of the device on that disk.
+    pub start: u64,
+}
+
 /// A device referenced by a table line, released with `dm_put_device()` on
 /// drop.  Valid for as long as the target that opened it.
 pub struct DmDevice {
@@ -63,9 +72,21 @@ impl DmDevice {
         unsafe { CStr::from_ptr((*self.dev).name.as_ptr()) }
     }
 
-    /// True if both refer to the same block device.
-    pub fn same_device(&self, other: &DmDevice) -> bool {
-        self.devt() == other.devt()
+    /// Where the device lies on its disk: the `dev_t` of the whole disk
+    /// and the device's first sector on it (0 for a whole disk).  Two
+    /// sector ranges of two devices can only overlap if the disks match,
+    /// and then they overlap on the disk: a partition against the disk
+    /// that holds it, or two partitions of one disk.
+    pub fn disk_position(&self) -> DiskPosition {
+        let bdev = self.bdev();
+        DiskPosition {
+            // SAFETY: the block device stays valid while we hold the
+            // reference (type invariant); a partition's whole-disk device
+            // lives as long as the partition.
+            disk: unsafe { bindings::dm_remap_bdev_whole_devt(bdev) },
+            // SAFETY: as above.
+            start: unsafe { bindings::dm_remap_bdev_start_sect(bdev) },
+        }
     }
 
     pub(crate) fn raw(&self) -> *mut bindings::dm_dev {

@@ -5,6 +5,12 @@
 use super::bindings;
 use core::cell::UnsafeCell;
 
+/// The largest logical block size a device-mapper device can be given on
+/// this kernel: `PAGE_SIZE`.  The block layer accepts larger ones only from
+/// drivers that declare large-block support, which device-mapper does not:
+/// a larger one passes the constructor and fails the table at resume.
+pub const MAX_LOGICAL_BLOCK_SIZE: u64 = bindings::DM_REMAP_PAGE_SIZE as u64;
+
 /// `struct queue_limits`, as handed to `io_hints`.
 #[repr(transparent)]
 pub struct QueueLimits(UnsafeCell<bindings::queue_limits>);

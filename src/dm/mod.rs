@@ -29,14 +29,15 @@ pub mod mem;
 pub mod misc;
 pub mod param;
 pub mod print;
+pub mod status;
 pub mod sync;
 pub mod target;
 pub mod work;
 
 pub use args::Args;
-pub use bio::{Bio, BioQueue, OwnedBio, ReqOp, SavedIter, PER_BIO_BYTES};
+pub use bio::{Bio, BioQueue, HeldBio, OwnedBio, ReqOp, SavedIter, PER_BIO_BYTES};
 pub use device::DmDevice;
-pub use dmio::DmIo;
+pub use dmio::{BlkStatus, DmIo};
 pub use emit::Emitter;
 pub use kvbuf::{KvBuf, KvShared};
 pub use limits::QueueLimits;

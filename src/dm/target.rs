@@ -10,7 +10,7 @@
 
 use super::args::Args;
 use super::bindings;
-use super::bio::{Bio, OwnedBio};
+use super::bio::{Bio, HeldBio, OwnedBio};
 use super::device::DmDevice;
 use super::emit::Emitter;
 use super::limits::QueueLimits;
@@ -30,8 +30,10 @@ pub enum MapResult {
     Submitted,
     /// Fail the bio with `BLK_STS_IOERR` (`DM_MAPIO_KILL`).
     Kill,
-    /// Ask core to retry later, when the target calls back
-    /// (`DM_MAPIO_REQUEUE`).
+    /// Ask core to retry the bio later (`DM_MAPIO_REQUEUE`).  Only during a
+    /// noflush suspend: otherwise dm core fails the bio with
+    /// `BLK_STS_IOERR` (`dm_handle_requeue()`).  To make a bio wait, hold
+    /// it ([`MapIo::hold`]).
     Requeue,
 }
 
@@ -101,6 +103,18 @@ impl<'a> MapIo<'a> {
         // `DM_MAPIO_SUBMITTED` because `taken` is now set: the target owns
         // the clone until it ends it.
         unsafe { OwnedBio::take(self.bio) }
+    }
+
+    /// Hold the bio without sending it anywhere: `map` reports
+    /// `DM_MAPIO_SUBMITTED` whatever it returns, and the target later
+    /// submits the bio where it belongs ([`HeldBio::submit`]) or completes
+    /// it.  For I/O that must wait, e.g. for a block being remapped.
+    pub fn hold(self) -> HeldBio {
+        self.taken.set(true);
+        // SAFETY: we are in `map`, the bio was not submitted, and the
+        // trampoline returns `DM_MAPIO_SUBMITTED` because `taken` is now
+        // set: the target owns the clone until it submits or ends it.
+        unsafe { HeldBio::hold(self.bio) }
     }
 }
 

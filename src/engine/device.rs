@@ -13,8 +13,10 @@ pub struct IoError {
 ///
 /// Sectors are 512-byte units relative to the start of the spare region
 /// (the caller adds the region's offset on the real device). The engine
-/// always transfers exactly one 4096-byte metadata block per call, at a
-/// sector that is a multiple of 8.
+/// transfers whole 4096-byte metadata blocks at sectors that are multiples
+/// of 8: one block per call, except the blank check before a format, which
+/// reads as many consecutive blocks per call as the buffer the caller
+/// handed it holds.
 ///
 /// Ordering contract: a `write` may be reordered with other writes and may
 /// be lost or torn by a crash until a later `flush` has returned `Ok`. The

@@ -6,8 +6,9 @@
 //! ```text
 //! let ticket = engine.on_write_error(b, IoTarget::Main, true)?;  // b is BUSY
 //! write the bio's data to ticket.spare_sector (synchronously)
-//! engine.complete_remap(ticket)?;   // or fail_remap(ticket, true) and retry
+//! engine.complete_remap_busy(ticket)?;  // or fail_remap(ticket, true) and retry
 //! engine.commit()?;                 // durable when this returns
+//! engine.publish_remap(b)?;         // b routes to the spare from now on
 //! acknowledge the bio
 //! ```
 //!
@@ -30,11 +31,14 @@ use super::device::MetaDevice;
 use super::error::{MetaError, PolicyError};
 use super::layout::{DeviceBinding, Expected, FormatParams, Layout};
 use super::log::Record;
-use super::policy::{Event, EventTracker, IoTarget, Mode, ReadErrorAction, RemapTicket, Status};
-use super::recovery::{load, probe, read_slots};
+use super::policy::{
+    check_blank, open_decision, Event, EventTracker, FormatPolicy, IoTarget, Mode, OpenDecision,
+    ReadErrorAction, RemapTicket, Status,
+};
+use super::recovery::{first_nonzero_metadata, load, probe};
 use super::scanner::{ScanWindow, Scanner};
 use super::store::{split_buffer, StateRef, Store, STORE_BUFFER_BYTES};
-use super::superblock::{SlotState, Superblock};
+use super::superblock::Superblock;
 use super::table::{table_words_for, Entry, RemapTable, TableError, TableWriter};
 
 /// Runtime settings (from the target's table line); not persisted.
@@ -168,6 +172,66 @@ impl MemoryRequirements {
     }
 }
 
+/// Permission to format a spare region with a layout: the region's whole
+/// metadata footprint read as zero, or the operator asked to overwrite it
+/// ([`FormatPolicy`]). Only [`FormatPlan::check`] (directly or through
+/// [`Engine::plan_open`]) makes one, so [`Engine::format_planned`] cannot
+/// be reached without that decision. Use it on the device it was checked
+/// on, before anything else writes there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FormatPlan {
+    layout: Layout,
+}
+
+impl FormatPlan {
+    /// Decides whether the spare region on `device` may be formatted with
+    /// `params` under `policy`. With [`FormatPolicy::IfBlank`] it reads the
+    /// whole metadata footprint of that layout, in chunks of `buffer`
+    /// (at least 4096 bytes; a larger one means fewer reads), and refuses
+    /// with [`MetaError::NotBlank`], naming the first non-zero sector and
+    /// its area, unless every byte is zero. Writes nothing.
+    pub fn check<D: MetaDevice + ?Sized>(
+        device: &mut D,
+        buffer: &mut [u8],
+        spare_sectors: u64,
+        params: FormatParams,
+        policy: FormatPolicy,
+    ) -> Result<FormatPlan, MetaError> {
+        let layout = Layout::compute(spare_sectors, params)?;
+        let first_nonzero = match policy {
+            FormatPolicy::IfBlank => first_nonzero_metadata(device, buffer, &layout)?,
+            FormatPolicy::Overwrite => None,
+        };
+        check_blank(policy, first_nonzero)?;
+        Ok(FormatPlan { layout })
+    }
+
+    /// The layout the region will be formatted with.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Memory an engine formatted with this plan needs.
+    pub fn requirements(&self) -> MemoryRequirements {
+        MemoryRequirements::for_layout(&self.layout)
+    }
+}
+
+/// What [`Engine::plan_open`] decided for a spare region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenPlan {
+    /// Load the metadata under `superblock` ([`Engine::open`] or
+    /// [`Engine::open_deferred`]) with `requirements`.
+    Load {
+        /// Memory the engine needs (after any growth).
+        requirements: MemoryRequirements,
+        /// The superblock that will be loaded.
+        superblock: Superblock,
+    },
+    /// Format the region ([`Engine::format_planned`]).
+    Format(FormatPlan),
+}
+
 /// The dm-remap engine for one main/spare pair. It owns its memory (through
 /// the handles of `S`) and the metadata device `D`; it has no lifetime of
 /// its own unless the handles borrow.
@@ -212,30 +276,85 @@ fn claim_table<T: Deref<Target = [AtomicU64]>>(
 }
 
 impl<S: Storage, D: MetaDevice> Engine<S, D> {
-    /// Formats a blank spare region (both superblock slots all zero) and
-    /// returns an engine on it, which keeps `memory`. Refuses anything else:
-    /// a spare holding foreign data or old metadata is never overwritten.
+    /// The open path's one decision, shared by the kernel target, the CLI
+    /// and the tests: load the metadata on `device`, format the region, or
+    /// refuse (the error says why) — see [`open_decision`] for the rules.
+    /// `params` is the geometry a format would use; `buffer` (at least
+    /// 4096 bytes) is the read buffer, also the chunk size of the blank
+    /// check. Reads only; nothing is written whatever it decides.
+    pub fn plan_open(
+        device: &mut D,
+        buffer: &mut [u8],
+        expected: &Expected,
+        params: FormatParams,
+        policy: FormatPolicy,
+    ) -> Result<OpenPlan, MetaError> {
+        let probed = {
+            let block = super::block::as_block_mut(buffer).ok_or(MetaError::BufferTooSmall)?;
+            probe(device, block, expected)
+        };
+        let checked_policy = match open_decision(&probed, policy) {
+            OpenDecision::Load => {
+                let superblock = probed?;
+                let layout = superblock.layout.grow(expected.spare_sectors)?;
+                return Ok(OpenPlan::Load {
+                    requirements: MemoryRequirements::for_layout(&layout),
+                    superblock,
+                });
+            }
+            OpenDecision::FormatIfBlank => FormatPolicy::IfBlank,
+            OpenDecision::Format => FormatPolicy::Overwrite,
+            // Only decided on an error, which is the reason to report.
+            OpenDecision::Refuse => return Err(probed.err().unwrap_or(MetaError::Failed)),
+        };
+        FormatPlan::check(
+            device,
+            buffer,
+            expected.spare_sectors,
+            params,
+            checked_policy,
+        )
+        .map(OpenPlan::Format)
+    }
+
+    /// Formats a blank spare region and returns an engine on it, which
+    /// keeps `memory`. Blank means the whole metadata footprint of the
+    /// layout reads as zero ([`FormatPlan::check`] with
+    /// [`FormatPolicy::IfBlank`], reading with `memory.buffer`); anything
+    /// else is refused and left unwritten.
     pub fn format(
         mut device: D,
-        memory: EngineMemory<S>,
+        mut memory: EngineMemory<S>,
         binding: DeviceBinding,
         spare_sectors: u64,
         params: FormatParams,
         config: Config,
     ) -> Result<Engine<S, D>, MetaError> {
+        let plan = FormatPlan::check(
+            &mut device,
+            &mut memory.buffer,
+            spare_sectors,
+            params,
+            FormatPolicy::IfBlank,
+        )?;
+        Self::format_planned(device, memory, binding, plan, config)
+    }
+
+    /// Formats the spare region as `plan` allows and returns an engine on
+    /// it, which keeps `memory`.
+    pub fn format_planned(
+        device: D,
+        memory: EngineMemory<S>,
+        binding: DeviceBinding,
+        plan: FormatPlan,
+        config: Config,
+    ) -> Result<Engine<S, D>, MetaError> {
         let EngineMemory {
             table,
             bitmaps,
-            mut buffer,
+            buffer,
         } = memory;
-        let layout = Layout::compute(spare_sectors, params)?;
-        {
-            let (_, scratch) = split_buffer(&mut buffer)?;
-            let slots = read_slots(&mut device, scratch)?;
-            if slots.a != SlotState::Blank || slots.b != SlotState::Blank {
-                return Err(MetaError::NotBlank);
-            }
-        }
+        let layout = plan.layout;
         let table = claim_table(table, &layout)?;
         let spares = SpareAllocator::with_memory(bitmaps, layout.data_blocks)
             .map_err(|_| MetaError::BitmapMemoryTooSmall)?;
@@ -661,26 +780,78 @@ impl<S: Storage, D: MetaDevice> Engine<S, D> {
         }
     }
 
-    /// Finishes a remap after the data was written to the spare block: the
-    /// block now reads and writes from the spare. Any previous spare is
-    /// retired (marked bad: it failed or was suspect). Call
-    /// [`Engine::commit`] before acknowledging the I/O.
+    /// Finishes a remap after the data was written to the spare block and
+    /// makes it visible at once: the block now reads and writes from the
+    /// spare. Any previous spare is retired (marked bad: it failed or was
+    /// suspect). Call [`Engine::commit`] before acknowledging the I/O.
+    ///
+    /// Only for callers with no concurrent I/O to the block (host tools):
+    /// until the commit, the new mapping is not durable, and I/O routed to
+    /// the spare meanwhile could be acknowledged and then lost by a crash.
+    /// A kernel target uses [`Engine::complete_remap_busy`], commits, then
+    /// [`Engine::publish_remap`].
     pub fn complete_remap(&mut self, ticket: RemapTicket) -> Result<(), PolicyError> {
+        let result = self.complete_remap_busy(ticket);
+        // Also when recording failed after the entry changed: the mapping
+        // stands in memory (NotBusy here if nothing changed).
+        let _ = self.publish_remap(ticket.block);
+        result
+    }
+
+    /// Finishes a remap after the data was written to the spare block, but
+    /// keeps the block BUSY (its route stays [`Route::Defer`]) until
+    /// [`Engine::publish_remap`]: the new mapping is recorded, not yet
+    /// durable, and no I/O may reach the spare before it is. Any previous
+    /// spare is retired (marked bad: it failed or was suspect).
+    ///
+    /// On an error before anything changed (failed metadata, a stale
+    /// ticket) the remap is still in progress: end it with
+    /// [`Engine::fail_remap`]. If recording the change fails (the metadata
+    /// is then failed), the mapping stands in memory and
+    /// [`Engine::publish_remap`] reports it as not durable.
+    ///
+    /// [`Route::Defer`]: super::table::Route::Defer
+    pub fn complete_remap_busy(&mut self, ticket: RemapTicket) -> Result<(), PolicyError> {
         if self.store.has_failed() {
             return Err(PolicyError::Metadata(MetaError::Failed));
         }
         let old = self.check_ticket(&ticket)?;
-        self.spares.clear_in_flight(ticket.spare);
+        let entry = Entry::new(Entry::REMAPPED, ticket.spare);
+        // The new spare stays in flight until `publish_remap`: a busy
+        // entry whose own spare is in flight is a completed remap awaiting
+        // publication (one in progress points at its old spare, or none).
+        self.put_entry(ticket.block, Some(entry.with(Entry::BUSY)))?;
         if let Some(old_spare) = old.spare() {
             self.spares.release(old_spare);
             self.mark_spare_bad(old_spare)?;
         }
-        let entry = Entry::new(Entry::REMAPPED, ticket.spare);
-        self.put_entry(ticket.block, Some(entry))?;
         self.record(Record::Entry {
             block: ticket.block,
             entry,
         })
+    }
+
+    /// Makes the completed remap of `block` ([`Engine::complete_remap_busy`])
+    /// visible: the block stops being busy and routes to its new spare.
+    /// Call it after the [`Engine::commit`] that made the remap durable.
+    /// Returns whether the mapping is durable: false if the metadata has
+    /// failed or changes await a commit (the mapping then holds in memory
+    /// only, and I/O that depends on it must not be acknowledged).
+    /// [`PolicyError::NotBusy`] if `block` has no completed remap awaiting
+    /// publication.
+    pub fn publish_remap(&mut self, block: u64) -> Result<bool, PolicyError> {
+        let entry = self
+            .table
+            .get(block)
+            .filter(|entry| entry.is_busy())
+            .ok_or(PolicyError::NotBusy)?;
+        let spare = entry
+            .spare()
+            .filter(|&spare| self.spares.is_in_flight(spare))
+            .ok_or(PolicyError::NotBusy)?;
+        self.put_entry(block, Some(entry.without(Entry::BUSY)))?;
+        self.spares.clear_in_flight(spare);
+        Ok(!self.store.has_failed() && !self.store.is_dirty())
     }
 
     /// Abandons a remap: the block returns to its previous state. If the

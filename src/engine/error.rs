@@ -9,6 +9,7 @@ use core::fmt;
 use super::block::FrameFault;
 use super::device::IoError;
 use super::layout::LayoutError;
+use super::policy::MetaArea;
 
 /// One of the two superblock slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -321,8 +322,14 @@ pub enum MetaError {
     Blank,
     /// The superblock area is not zero and carries no dm-remap magic.
     ForeignData,
-    /// Formatting was asked for a spare that is not blank.
-    NotBlank,
+    /// Formatting was asked for a spare region whose metadata footprint is
+    /// not all zero, without an explicit request to overwrite it.
+    NotBlank {
+        /// First non-zero sector found, relative to the spare region.
+        sector: u64,
+        /// The metadata area it lies in.
+        area: MetaArea,
+    },
     /// A superblock slot was rejected.
     Superblock {
         /// Which slot.
@@ -409,7 +416,7 @@ impl MetaError {
             MetaError::ForeignData => {
                 "superblock: spare holds foreign data (no dm-remap magic); refusing to touch it"
             }
-            MetaError::NotBlank => "superblock: spare is not blank; refusing to format over it",
+            MetaError::NotBlank { .. } => "spare: region is not blank; refusing to format it",
             MetaError::Superblock { fault, .. } => fault.as_str(),
             MetaError::Snapshot { fault, .. } => fault.as_str(),
             MetaError::Log { fault, .. } => fault.as_str(),
@@ -508,6 +515,11 @@ impl fmt::Display for MetaError {
                 )?;
                 f.write_str(", but a complete commit follows it: damaged in place, not a torn write")
             }
+            MetaError::NotBlank { sector, area } => write!(
+                f,
+                "spare is not blank: non-zero bytes at sector {sector} ({}); refusing to format",
+                area.as_str()
+            ),
             MetaError::NewerGenerationLost {
                 index,
                 sector,

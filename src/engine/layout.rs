@@ -16,6 +16,7 @@
 //! and the old snapshot areas become ordinary data blocks.
 
 use super::block::{META_BLOCK_SECTORS, RECORDS_PER_BLOCK, WORDS_PER_BLOCK};
+use super::policy::MetaArea;
 
 /// Smallest remap block size in bytes.
 pub const MIN_BLOCK_SIZE: u32 = 512;
@@ -259,6 +260,40 @@ impl Layout {
     /// Sector of superblock slot `slot` (0 = A, 1 = B).
     pub fn superblock_sector(slot: usize) -> u64 {
         SUPERBLOCK_SECTORS.get(slot).copied().unwrap_or(0)
+    }
+
+    /// The metadata footprint: every area the metadata of this layout
+    /// occupies, as (area, first sector, sectors), in disk order. The
+    /// spare data blocks and the alignment gaps are not part of it.
+    pub fn metadata_areas(&self) -> [(MetaArea, u64, u64); 5] {
+        let snapshot_sectors = self.snapshot_blocks.saturating_mul(META_BLOCK_SECTORS);
+        [
+            (
+                MetaArea::SuperblockA,
+                SUPERBLOCK_SECTORS[0],
+                META_BLOCK_SECTORS,
+            ),
+            (
+                MetaArea::SuperblockB,
+                SUPERBLOCK_SECTORS[1],
+                META_BLOCK_SECTORS,
+            ),
+            (
+                MetaArea::Log,
+                self.log_start,
+                u64::from(self.log_blocks).saturating_mul(META_BLOCK_SECTORS),
+            ),
+            (
+                MetaArea::SnapshotA,
+                self.snapshot_start[0],
+                snapshot_sectors,
+            ),
+            (
+                MetaArea::SnapshotB,
+                self.snapshot_start[1],
+                snapshot_sectors,
+            ),
+        ]
     }
 
     /// Sector of log block `index`, if it exists.

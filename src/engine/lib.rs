@@ -43,9 +43,15 @@ pub mod table;
 
 pub use allocator::SpareAllocator;
 pub use device::{IoError, MetaDevice};
-pub use engine::{BorrowedStorage, Config, Engine, EngineMemory, MemoryRequirements, Storage};
+pub use engine::{
+    BorrowedStorage, Config, Engine, EngineMemory, FormatPlan, MemoryRequirements, OpenPlan,
+    Storage,
+};
 pub use error::{MetaError, PolicyError, SuperblockSlot};
 pub use layout::{DeviceBinding, Expected, FormatParams, Layout, LayoutError};
-pub use policy::{Event, IoTarget, Mode, ReadErrorAction, RemapTicket, Status};
+pub use policy::{
+    classify_status, is_media_error, ErrorClass, Event, FormatPolicy, IoTarget, MetaArea, Mode,
+    OpenDecision, ReadErrorAction, RemapTicket, Status,
+};
 pub use scanner::{ScanWindow, Scanner};
 pub use table::{Entry, RemapTable, Route, TableError, TableWriter};

@@ -20,11 +20,12 @@ use core::ops::{Deref, DerefMut};
 use core::sync::atomic::AtomicU64;
 
 use super::allocator::SpareAllocator;
-use super::block::MetaBlock;
+use super::block::{MetaBlock, META_BLOCK_BYTES, SECTOR_BYTES};
 use super::device::MetaDevice;
 use super::error::{LogFault, MetaError, SuperblockSlot};
-use super::layout::Expected;
+use super::layout::{Expected, Layout};
 use super::log::{decode_log_header, get_record, newer_generation, Record};
+use super::policy::MetaArea;
 use super::snapshot::load_snapshot;
 use super::store::LogPosition;
 use super::superblock::{read_slot, SlotState, Superblock};
@@ -114,6 +115,43 @@ pub fn probe<D: MetaDevice + ?Sized>(
     let superblock = choose_superblock(&slots)?;
     check_binding(&superblock, expected)?;
     Ok(superblock)
+}
+
+/// The first sector of `layout`'s metadata footprint (both superblock
+/// slots, the log, both snapshot areas) that holds a non-zero byte, and the
+/// area it lies in; `None` if the whole footprint reads as zero.
+///
+/// Reads in chunks of `buffer` (its length rounded down to whole metadata
+/// blocks, at least one block): the footprint of a large region is far
+/// bigger than any buffer the caller should need, and the kernel calls
+/// this from the table constructor.
+pub fn first_nonzero_metadata<D: MetaDevice + ?Sized>(
+    device: &mut D,
+    buffer: &mut [u8],
+    layout: &Layout,
+) -> Result<Option<(u64, MetaArea)>, MetaError> {
+    let chunk_bytes = buffer.len() / META_BLOCK_BYTES * META_BLOCK_BYTES;
+    if chunk_bytes == 0 {
+        return Err(MetaError::BufferTooSmall);
+    }
+    let chunk_sectors = chunk_bytes as u64 / SECTOR_BYTES;
+    for (area, start, sectors) in layout.metadata_areas() {
+        let end = start.saturating_add(sectors);
+        let mut sector = start;
+        while sector < end {
+            let count = chunk_sectors.min(end - sector);
+            // `count <= chunk_sectors`, so this fits in the buffer.
+            let Some(chunk) = buffer.get_mut(..(count * SECTOR_BYTES) as usize) else {
+                return Err(MetaError::BufferTooSmall);
+            };
+            device.read(sector, chunk)?;
+            if let Some(offset) = chunk.iter().position(|&byte| byte != 0) {
+                return Ok(Some((sector + offset as u64 / SECTOR_BYTES, area)));
+            }
+            sector += count;
+        }
+    }
+    Ok(None)
 }
 
 /// What loading found.

@@ -6,19 +6,24 @@
 //! the data is read again from where it lives and written to a new spare
 //! block, and the remap is committed.  Reading again after the drain is what
 //! makes this safe against a concurrent write: the copy always holds the
-//! newest acknowledged data.
+//! newest acknowledged data.  The block stays busy (I/O to it held) until
+//! the commit that records the remap has completed.
 
-use super::{State, Worker};
-use crate::dm::{DmDevice, Errno};
-use crate::engine::{IoTarget, PolicyError, RemapTicket, Route};
+use super::{Core, State, Worker};
+use crate::dm::{BlkStatus, DmDevice, Errno, WorkRef};
+use crate::engine::{is_media_error, IoTarget, PolicyError, RemapTicket, Route};
 
 /// Why a copy-remap did not happen.  The block keeps its previous state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum CopyError {
     /// In-flight writes did not drain in time.
     Busy,
-    /// The block's data could not be read, even with retries.
-    Unreadable(Errno),
+    /// The block's data could not be read, even with retries (a media
+    /// error).
+    Unreadable(BlkStatus),
+    /// A read or the spare write failed with an error that is not a media
+    /// error (path, transport, space, resources): nothing was marked.
+    Device(BlkStatus),
     /// The policy refused (observe-only, spare pool exhausted, ...).
     Policy(PolicyError),
     /// The metadata commit failed.
@@ -30,7 +35,7 @@ impl CopyError {
     pub(super) fn errno(&self) -> Errno {
         match self {
             CopyError::Busy => Errno::EBUSY,
-            CopyError::Unreadable(_) | CopyError::Commit(_) => Errno::EIO,
+            CopyError::Unreadable(_) | CopyError::Device(_) | CopyError::Commit(_) => Errno::EIO,
             CopyError::Policy(PolicyError::SpareExhausted) => Errno::ENOSPC,
             CopyError::Policy(PolicyError::Busy) => Errno::EBUSY,
             CopyError::Policy(_) => Errno::EINVAL,
@@ -42,6 +47,7 @@ impl CopyError {
         match self {
             CopyError::Busy => "writes to the device did not drain; try again",
             CopyError::Unreadable(_) => "its data cannot be read",
+            CopyError::Device(_) => "a device failed the I/O with a non-media error",
             CopyError::Policy(e) | CopyError::Commit(e) => e.as_str(),
         }
     }
@@ -85,21 +91,9 @@ impl State {
             .unwrap_or(super::table::DEFAULT_READ_RETRIES)
     }
 
-    /// Copy `block` to the spare block of `ticket` (from `begin_remap` or
-    /// `on_read_retry_succeeded`, so the block is busy) and commit.  A
-    /// failing spare block is retired and another one tried.  On error the
-    /// block is back in its previous state.
-    pub(super) fn copy_remap(
-        &self,
-        worker: &mut Worker,
-        ticket: RemapTicket,
-    ) -> Result<(), CopyError> {
-        self.copy_remap_uncommitted(worker, ticket)?;
-        worker.engine.commit().map_err(CopyError::Commit)
-    }
-
-    /// [`State::copy_remap`] without the commit: the caller commits before
-    /// it reports success to anyone.
+    /// [`Core::copy_remap`] without the commit: the block stays busy, and
+    /// the caller ends its busy window with [`Core::settle`] (which
+    /// commits) before it reports success to anyone.
     pub(super) fn copy_remap_uncommitted(
         &self,
         worker: &mut Worker,
@@ -127,21 +121,42 @@ impl State {
                 engine, block_buf, ..
             } = &mut *worker;
             let io = engine.device_mut().io();
-            let mut read = io.read(dev, sector, block_buf);
+            let mut read = io.read_block(dev, sector, block_buf);
             for _ in 0..self.read_retries() {
-                if read.is_ok() {
-                    break;
+                match read {
+                    // Retrying cannot make a non-media error say anything
+                    // about the block.
+                    Err(e) if is_media_error(e.0) => {}
+                    _ => break,
                 }
-                read = io.read(dev, sector, block_buf);
+                read = io.read_block(dev, sector, block_buf);
             }
             if let Err(e) = read {
                 let _ = worker.engine.fail_remap(ticket, false);
-                return Err(CopyError::Unreadable(e));
+                return Err(if is_media_error(e.0) {
+                    CopyError::Unreadable(e)
+                } else {
+                    CopyError::Device(e)
+                });
             }
             let to = self.spare_offset + ticket.spare_sector;
-            if let Err(e) = io.write(&self.spare, to, block_buf, false) {
+            // No FUA: the commit that ends the busy window flushes the
+            // spare before its log block (and nothing is acknowledged
+            // before that commit).
+            if let Err(e) = io.write_block(&self.spare, to, block_buf, false) {
+                if !is_media_error(e.0) {
+                    // A spare outage says nothing about this spare block:
+                    // give it back, retire nothing.
+                    crate::dm_err_limit!(
+                        "spare write failed (status {}, not a media error); spare block {} kept",
+                        e.0,
+                        ticket.spare
+                    );
+                    let _ = worker.engine.fail_remap(ticket, false);
+                    return Err(CopyError::Device(e));
+                }
                 crate::dm_err_limit!(
-                    "spare block {} failed ({}); trying another",
+                    "spare block {} failed (status {}); trying another",
                     ticket.spare,
                     e.0
                 );
@@ -152,10 +167,33 @@ impl State {
                     .map_err(CopyError::Policy)?;
                 continue;
             }
-            return worker
-                .engine
-                .complete_remap(ticket)
-                .map_err(CopyError::Policy);
+            return worker.engine.complete_remap_busy(ticket).map_err(|e| {
+                // Back to its previous state, unless only the record of
+                // the change failed (then `settle` publishes it as not
+                // durable).
+                let _ = worker.engine.fail_remap(ticket, false);
+                CopyError::Policy(e)
+            });
         }
+    }
+}
+
+impl Core {
+    /// Copy `block` to the spare block of `ticket` (from `begin_remap` or
+    /// `on_read_retry_succeeded`, so the block is busy), commit, and end
+    /// the block's busy window.  A failing spare block is retired and
+    /// another one tried.  On error the block is back in its previous
+    /// state.
+    pub(super) fn copy_remap(
+        &self,
+        worker: &mut Worker,
+        ticket: RemapTicket,
+        work: &WorkRef<'_>,
+    ) -> Result<(), CopyError> {
+        let copied = self.copy_remap_uncommitted(worker, ticket);
+        let block = ticket.block;
+        let committed = self.settle(worker, block..block + 1, work);
+        copied?;
+        committed.map_err(CopyError::Commit)
     }
 }

@@ -1,25 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Constructing a `remap` target: validate the table line, open both
-//! devices, and open (or, on a blank spare, format) the metadata.
+//! devices, and open (or, on a blank spare or on request, format) the
+//! metadata.  Every check that can refuse the table runs before the first
+//! write to the spare.
 
 use super::meta::{KernelStorage, SpareMeta};
 use super::params;
 use super::table::{TableLine, DEFAULT_READ_RETRIES};
 use super::{State, Worker};
+use crate::dm::limits::MAX_LOGICAL_BLOCK_SIZE;
 use crate::dm::misc::random_uuid;
 use crate::dm::param;
 use crate::dm::{Args, BioQueue, CtrContext, CtrError, DmDevice, KvBuf, KvShared, Mutex, SpinLock};
 use crate::engine::{
-    Config, DeviceBinding, Engine, EngineMemory, Expected, FormatParams, Layout,
-    MemoryRequirements, MetaError,
+    Config, DeviceBinding, Engine, EngineMemory, Expected, FormatParams, FormatPolicy, Layout,
+    MetaError, OpenPlan,
 };
 use crate::{dm_err, dm_info, dm_warn};
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicBool, AtomicU64};
 
-/// Bytes of the engine's I/O buffer (two metadata blocks).
-const ENGINE_BUFFER: usize = 8192;
+/// Bytes read at a time while checking that a spare region is blank
+/// before formatting it: the whole metadata footprint is read (about 14 MiB
+/// for a 1 GiB region), and 4 KiB synchronous reads would take long.
+const BLANK_CHECK_CHUNK: usize = 128 * 1024;
 
 fn name(dev: &DmDevice) -> &str {
     dev.name().to_str().unwrap_or("?")
@@ -64,12 +69,31 @@ fn overlaps(a_start: u64, a_len: u64, b_start: u64, b_len: u64) -> bool {
 }
 
 fn metadata_error(spare: &DmDevice, e: MetaError) -> CtrError {
-    dm_err!("spare {}: {}", name(spare), e);
     match e {
-        MetaError::ForeignData => CtrError::invalid(
-            c"Spare region holds foreign data; refusing to overwrite it (wipe it or pick another)",
-        ),
-        _ => CtrError::invalid(c"Spare metadata rejected (reason in the kernel log)"),
+        MetaError::NotBlank { .. } => {
+            dm_err!(
+                "spare {}: {} (sector relative to <spare_offset>); pass feature 'format' to overwrite",
+                name(spare),
+                e
+            );
+            CtrError::invalid(
+                c"Spare region is not blank; refusing to format it (feature 'format' overwrites it)",
+            )
+        }
+        MetaError::ForeignData => {
+            dm_err!(
+                "spare {}: {}; pass feature 'format' to overwrite",
+                name(spare),
+                e
+            );
+            CtrError::invalid(
+                c"Spare region holds foreign data; refusing to overwrite it (feature 'format' overwrites it)",
+            )
+        }
+        _ => {
+            dm_err!("spare {}: {}", name(spare), e);
+            CtrError::invalid(c"Spare metadata rejected (reason in the kernel log)")
+        }
     }
 }
 
@@ -118,16 +142,31 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
             c"Invalid <spare_len>: spare region goes beyond the spare device",
         ));
     }
-    if main.same_device(&spare)
-        && overlaps(line.main_offset, len, line.spare_offset, line.spare_len)
+    // Compare sector ranges on the whole disk, not device numbers: a
+    // partition and the disk that holds it (or two partitions of one disk,
+    // should they overlap) are different devices over the same sectors.
+    let main_disk = main.disk_position();
+    let spare_disk = spare.disk_position();
+    if main_disk.disk == spare_disk.disk
+        && overlaps(
+            main_disk.start.saturating_add(line.main_offset),
+            len,
+            spare_disk.start.saturating_add(line.spare_offset),
+            line.spare_len,
+        )
     {
         dm_err!(
-            "spare region {}+{} overlaps the mapped range {}+{} of {}",
+            "spare region {}+{} of {} overlaps the mapped range {}+{} of {} (disk sectors {}+{} and {}+{})",
             line.spare_offset,
             line.spare_len,
+            name(&spare),
             line.main_offset,
             len,
-            name(&main)
+            name(&main),
+            spare_disk.start.saturating_add(line.spare_offset),
+            line.spare_len,
+            main_disk.start.saturating_add(line.main_offset),
+            len
         );
         return Err(CtrError::invalid(
             c"Spare region overlaps the mapped range of the main device",
@@ -146,6 +185,17 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
         dm_err!("block_size {block_size} is smaller than the devices' logical block size {lbs}");
         return Err(CtrError::invalid(
             c"Invalid block_size: smaller than the devices' logical block size",
+        ));
+    }
+    // A logical block size the kernel does not accept for the mapped
+    // device fails the table only at resume, after the spare was formatted:
+    // refuse it here, before anything is written.
+    if u64::from(block_size) > MAX_LOGICAL_BLOCK_SIZE {
+        dm_err!(
+            "block_size {block_size} is larger than the page size ({MAX_LOGICAL_BLOCK_SIZE}), the largest logical block size of a device-mapper device"
+        );
+        return Err(CtrError::invalid(
+            c"Invalid block_size: larger than the page size (the largest logical block size the mapped device can have)",
         ));
     }
     let block_sectors = u64::from(block_size / 512);
@@ -231,7 +281,6 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
         message: c"Cannot allocate remap table",
         errno: crate::dm::Errno::ENOMEM,
     };
-    let mut buffer = KvBuf::<u8>::new(ENGINE_BUFFER).map_err(|_| nomem())?;
     let expected = Expected {
         main_sectors: Some(len),
         spare_offset: Some(line.spare_offset),
@@ -239,8 +288,36 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
         main_uuid: None,
         spare_uuid: None,
     };
-    let (engine, table) = match MemoryRequirements::for_open(&mut meta, &mut buffer, &expected) {
-        Ok((req, superblock)) => {
+    // Load, format or refuse: the engine's one decision (the CLI and the
+    // tests use the same).  A region is formatted only if its whole
+    // metadata footprint reads as zero, or on the feature `format`.
+    let format_params = FormatParams {
+        block_size,
+        ..FormatParams::defaults_for(line.spare_len)
+    };
+    let format_policy = if line.features.format {
+        FormatPolicy::Overwrite
+    } else {
+        FormatPolicy::IfBlank
+    };
+    let plan = {
+        // Only for this decision: the probe and the chunks of the blank
+        // check.  The engine gets a buffer of its own size below.
+        let mut scratch = KvBuf::<u8>::new(BLANK_CHECK_CHUNK).map_err(|_| nomem())?;
+        Engine::<KernelStorage, SpareMeta>::plan_open(
+            &mut meta,
+            &mut scratch,
+            &expected,
+            format_params,
+            format_policy,
+        )
+        .map_err(|e| metadata_error(&spare, e))?
+    };
+    let (engine, table) = match plan {
+        OpenPlan::Load {
+            requirements,
+            superblock,
+        } => {
             if superblock.layout.block_size != block_size {
                 dm_err!(
                     "spare {} was formatted with block_size {}, the table asks for {}",
@@ -252,11 +329,12 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
                     c"Invalid block_size: differs from the spare's metadata",
                 ));
             }
-            let table = KvShared::<AtomicU64>::new(req.table_words).map_err(|_| nomem())?;
+            let table =
+                KvShared::<AtomicU64>::new(requirements.table_words).map_err(|_| nomem())?;
             let memory = EngineMemory::<KernelStorage> {
                 table: table.clone(),
-                bitmaps: KvBuf::new(req.bitmap_words).map_err(|_| nomem())?,
-                buffer: grow(buffer, req.buffer_bytes)?,
+                bitmaps: KvBuf::new(requirements.bitmap_words).map_err(|_| nomem())?,
+                buffer: KvBuf::new(requirements.buffer_bytes).map_err(|_| nomem())?,
             };
             // Read-only until the first resume: the table this one replaces
             // may still be writing the metadata (see `State::preresume`).
@@ -272,18 +350,14 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
             );
             (engine, table)
         }
-        Err(MetaError::Blank) => {
-            let params = FormatParams {
-                block_size,
-                ..FormatParams::defaults_for(line.spare_len)
-            };
-            let req = MemoryRequirements::for_format(line.spare_len, params)
-                .map_err(|e| metadata_error(&spare, e))?;
-            let table = KvShared::<AtomicU64>::new(req.table_words).map_err(|_| nomem())?;
+        OpenPlan::Format(plan) => {
+            let requirements = plan.requirements();
+            let table =
+                KvShared::<AtomicU64>::new(requirements.table_words).map_err(|_| nomem())?;
             let memory = EngineMemory::<KernelStorage> {
                 table: table.clone(),
-                bitmaps: KvBuf::new(req.bitmap_words).map_err(|_| nomem())?,
-                buffer: grow(buffer, req.buffer_bytes)?,
+                bitmaps: KvBuf::new(requirements.bitmap_words).map_err(|_| nomem())?,
+                buffer: KvBuf::new(requirements.buffer_bytes).map_err(|_| nomem())?,
             };
             let binding = DeviceBinding {
                 main_uuid: random_uuid(),
@@ -291,18 +365,27 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
                 main_sectors: len,
                 spare_offset: line.spare_offset,
             };
-            let engine = Engine::format(meta, memory, binding, line.spare_len, params, config)
+            let engine = Engine::format_planned(meta, memory, binding, plan, config)
                 .map_err(|e| metadata_error(&spare, e))?;
-            dm_info!(
-                "{}: formatted blank spare {} ({} spare blocks of {} bytes)",
-                name(&main),
-                name(&spare),
-                engine.layout().data_blocks,
-                block_size
-            );
+            if line.features.format {
+                dm_warn!(
+                    "{}: formatted spare {} as asked by feature 'format', over whatever it held ({} spare blocks of {} bytes)",
+                    name(&main),
+                    name(&spare),
+                    engine.layout().data_blocks,
+                    block_size
+                );
+            } else {
+                dm_info!(
+                    "{}: formatted blank spare {} ({} spare blocks of {} bytes)",
+                    name(&main),
+                    name(&spare),
+                    engine.layout().data_blocks,
+                    block_size
+                );
+            }
             (engine, table)
         }
-        Err(e) => return Err(metadata_error(&spare, e)),
     };
 
     let layout = *engine.layout();
@@ -335,16 +418,5 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
         suspended: AtomicBool::new(true),
         events: ctx.table_event(),
         expected,
-    })
-}
-
-/// The engine may ask for a bigger buffer than the probe needed.
-fn grow(buffer: KvBuf<u8>, bytes: usize) -> Result<KvBuf<u8>, CtrError> {
-    if buffer.len() >= bytes {
-        return Ok(buffer);
-    }
-    KvBuf::new(bytes).map_err(|_| CtrError {
-        message: c"Cannot allocate metadata buffer",
-        errno: crate::dm::Errno::ENOMEM,
     })
 }

@@ -120,11 +120,16 @@ pub(super) fn handle(
                     break;
                 }
             }
-            // Whatever was remapped before an error stays remapped: commit it.
-            let committed = worker.engine.commit().map_err(|e| {
-                dm_err!("message: remap: metadata commit failed: {}", e.as_str());
-                Errno::EIO
-            });
+            // Whatever was remapped before an error stays remapped: commit
+            // it.  The blocks stay busy (their I/O held) until then, so
+            // nothing reaches a new spare block before its mapping is
+            // durable.
+            let committed = t
+                .settle(&mut worker, block..block + count, &t.state.work_ref())
+                .map_err(|e| {
+                    dm_err!("message: remap: metadata commit failed: {}", e.as_str());
+                    Errno::EIO
+                });
             t.raise_events(&mut worker);
             result.and(committed).map(|()| MessageResult::Done)
         }

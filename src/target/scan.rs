@@ -11,10 +11,10 @@
 //! the scanner; `enable_background_scanning=0` pauses every scanner.
 //! Nothing is read while the device is suspended.
 
-use super::{params, State, Worker};
+use super::{params, Core, Worker};
 use crate::dm::misc::now_ns;
 use crate::dm::{param, WorkRef};
-use crate::engine::IoTarget;
+use crate::engine::{is_media_error, IoTarget};
 
 /// Blocks per scanner window.  Each block is read on its own: a failed
 /// multi-block read followed by good single-block reads could not tell
@@ -102,7 +102,7 @@ pub(super) fn stop(worker: &mut Worker) -> Result<(), crate::engine::PolicyError
 }
 
 /// One scheduling step of the scanner (worker context); queues the next.
-pub(super) fn step(s: &State, work: &WorkRef<'_>) {
+pub(super) fn step(s: &Core, work: &WorkRef<'_>) {
     if s.suspended.load(core::sync::atomic::Ordering::SeqCst) {
         return;
     }
@@ -131,7 +131,7 @@ pub(super) fn step(s: &State, work: &WorkRef<'_>) {
             break;
         };
         for block in window.start..window.start + window.count {
-            scan_block(s, &mut worker, block);
+            scan_block(s, &mut worker, block, work);
         }
         if let Err(e) = worker.engine.scan_advance(window.count) {
             crate::dm_err_limit!("scanner: cannot record progress: {}", e.as_str());
@@ -165,7 +165,7 @@ pub(super) fn step(s: &State, work: &WorkRef<'_>) {
 }
 
 /// Read one block where it lives, with retries, and act on the result.
-fn scan_block(s: &State, worker: &mut Worker, block: u64) {
+fn scan_block(s: &Core, worker: &mut Worker, block: u64, work: &WorkRef<'_>) {
     let route = worker.engine.table().route_read(block);
     let (dev, sector, target) = s.location(worker, block, route);
     let Worker {
@@ -174,8 +174,18 @@ fn scan_block(s: &State, worker: &mut Worker, block: u64) {
     let io = engine.device_mut().io();
     let mut failures = 0;
     let readable = loop {
-        if io.read(dev, sector, block_buf).is_ok() {
-            break true;
+        match io.read_block(dev, sector, block_buf) {
+            Ok(()) => break true,
+            Err(e) if !is_media_error(e.0) => {
+                // The device, not the block: no verdict on this block
+                // (it is looked at again in the next pass).
+                crate::dm_warn_limit!(
+                    "scanner: block {block} not checked: read failed with status {} (not a media error)",
+                    e.0
+                );
+                return;
+            }
+            Err(_) => {}
         }
         failures += 1;
         if failures > s.read_retries() {
@@ -189,7 +199,7 @@ fn scan_block(s: &State, worker: &mut Worker, block: u64) {
                 let _ = worker.engine.on_read_ok(block);
             }
         }
-        (true, _) => super::recover::rescue_weak(s, worker, block, target),
+        (true, _) => super::recover::rescue_weak(s, worker, block, target, work),
         (false, _) => match worker.engine.on_read_error(block, target) {
             Ok(_) => {
                 crate::dm_err_limit!("scanner: block {block} unreadable; pending until rewritten")

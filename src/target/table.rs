@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Feature arguments: `block_size <bytes>`, `read_retries <n>`,
-//! `no_auto_remap`, `scan_rate <blocks/s>`.
+//! `no_auto_remap`, `scan_rate <blocks/s>`, `format`.
 
 use crate::dm::{Args, CtrError};
 use core::ffi::CStr;
@@ -30,10 +30,16 @@ pub struct Features {
     pub no_auto_remap: bool,
     /// Background scanner rate in blocks per second (0: off).
     pub scan_rate: Option<u64>,
+    /// Format the spare region even if it is not blank (an explicit
+    /// request: it overwrites what is there).  A one-time action, so not
+    /// part of the table printed back (see `count`).
+    pub format: bool,
 }
 
 impl Features {
-    /// Number of feature words, as printed in the table.
+    /// Number of feature words, as printed in the table.  `format` is not
+    /// printed: it acted on this load, and a spare it formatted loads
+    /// without it.
     pub fn count(&self) -> u32 {
         2 * self.block_size.is_some() as u32
             + 2 * self.read_retries.is_some() as u32
@@ -90,6 +96,7 @@ fn parse_features(args: &mut Args<'_>) -> Result<Features, CtrError> {
         read_retries: None,
         no_auto_remap: false,
         scan_rate: None,
+        format: false,
     };
     if args.remaining() == 0 {
         return Ok(features);
@@ -129,6 +136,12 @@ fn parse_features(args: &mut Args<'_>) -> Result<Features, CtrError> {
                     return Err(CtrError::invalid(c"Feature no_auto_remap given twice"));
                 }
                 features.no_auto_remap = true;
+            }
+            Ok("format") => {
+                if features.format {
+                    return Err(CtrError::invalid(c"Feature format given twice"));
+                }
+                features.format = true;
             }
             Ok("scan_rate") => {
                 if features.scan_rate.is_some() {

@@ -13,7 +13,10 @@ trap 'rm -rf "$stage"' EXIT
 
 mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,proc,sys,dev,tmp,run,mnt,etc,results}
 bins=(/bin/busybox /bin/bash /sbin/dmsetup /usr/bin/fio /bin/kmod /sbin/mkfs.ext4
-	/sbin/e2fsck /usr/bin/cmp /usr/bin/timeout /usr/bin/dd)
+	/sbin/e2fsck /usr/bin/cmp /usr/bin/timeout /usr/bin/dd
+	# util-linux fallocate: --punch-hole on a block device is the one way
+	# to issue REQ_OP_WRITE_ZEROES from a shell (foundation/errclass.sh).
+	/usr/bin/fallocate)
 for b in "${bins[@]}"; do
 	[ -e "$CHROOT$b" ] || die "missing $b in chroot"
 	mkdir -p "$stage$(dirname "$b")"

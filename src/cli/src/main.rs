@@ -15,8 +15,8 @@ use clap::{Parser, Subcommand};
 use dm_remap_engine::superblock::{SlotState, Superblock};
 use dm_remap_engine::table::Entry;
 use dm_remap_engine::{
-    Config, DeviceBinding, Engine, EngineMemory, Expected, FormatParams, IoTarget,
-    MemoryRequirements, MetaDevice, Storage,
+    Config, DeviceBinding, Engine, EngineMemory, Expected, FormatParams, FormatPlan, FormatPolicy,
+    IoTarget, MemoryRequirements, MetaError, Storage,
 };
 use serde_json::json;
 
@@ -58,7 +58,9 @@ enum Command {
         /// Spare device UUID (random if omitted).
         #[arg(long)]
         spare_uuid: Option<String>,
-        /// Wipe existing metadata or foreign data in the superblock area.
+        /// Format even if the region's metadata footprint is not all zero:
+        /// overwrites whatever is there (data, or dm-remap metadata, whose
+        /// remaps are then lost).
         #[arg(long)]
         force: bool,
     },
@@ -153,6 +155,10 @@ fn engine_memory(req: MemoryRequirements) -> EngineMemory<VecStorage> {
     }
 }
 
+/// Bytes read at a time when checking that a region is blank (the
+/// metadata footprint of a large region is hundreds of MiB).
+const BLANK_CHECK_CHUNK: usize = 1 << 20;
+
 #[allow(clippy::too_many_arguments)]
 fn format(
     spare: PathBuf,
@@ -192,30 +198,31 @@ fn format(
             spare.display()
         ));
     }
-    if force {
-        // Zero both superblock slots so the blank check passes.
-        let zero = [0u8; 8192];
-        device
-            .write(0, &zero)
-            .and_then(|()| device.flush())
-            .map_err(|e| format!("wiping superblocks: errno {}", e.errno))?;
-    }
-    let req = MemoryRequirements::for_format(spare_len, params).map_err(|e| e.to_string())?;
-    let engine = Engine::format(
+    // Refuse (writing nothing) unless the whole metadata footprint is
+    // zero or --force asks to overwrite it: the engine's rule, the same
+    // the kernel applies to a table load.
+    let policy = if force {
+        FormatPolicy::Overwrite
+    } else {
+        FormatPolicy::IfBlank
+    };
+    let mut chunk = vec![0u8; BLANK_CHECK_CHUNK];
+    let plan =
+        FormatPlan::check(&mut device, &mut chunk, spare_len, params, policy).map_err(|e| {
+            if matches!(e, MetaError::NotBlank { .. }) {
+                format!("{e} (use --force to overwrite)")
+            } else {
+                e.to_string()
+            }
+        })?;
+    let engine = Engine::format_planned(
         device,
-        engine_memory(req),
+        engine_memory(plan.requirements()),
         binding,
-        spare_len,
-        params,
+        plan,
         Config::default(),
     )
-    .map_err(|e| {
-        if e == dm_remap_engine::MetaError::NotBlank {
-            format!("{e} (use --force to overwrite)")
-        } else {
-            e.to_string()
-        }
-    })?;
+    .map_err(|e| e.to_string())?;
     let layout = *engine.layout();
     println!(
         "formatted {}: {} spare blocks of {} bytes, main {} ({}), spare {}",

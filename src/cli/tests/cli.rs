@@ -252,6 +252,55 @@ fn blank_and_foreign_images_are_refused() {
     );
 }
 
+/// `format` refuses a region whose superblock slots are zero but whose
+/// metadata footprint holds something (here a btrfs superblock at 64 KiB),
+/// names where, and leaves the file untouched; `--force` formats it.
+#[test]
+fn data_beyond_the_superblock_slots_is_not_formatted_over() {
+    let path = temp_image("btrfs.img");
+    let mut image = vec![0u8; 4096 * 512];
+    image[65536 + 64..65536 + 72].copy_from_slice(b"_BHRfS_M");
+    std::fs::write(&path, &image).unwrap();
+    let format = |force: bool| {
+        let mut args = vec![
+            "format",
+            "--spare",
+            path.to_str().unwrap(),
+            "--spare-len",
+            "4096",
+            "--main-size",
+            "65536",
+            "--log-blocks",
+            "16",
+        ];
+        if force {
+            args.push("--force");
+        }
+        run(&args)
+    };
+    let out = format(false);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("non-zero bytes at sector 128 (metadata log area)")
+            && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read(&path).unwrap() == image,
+        "a refused format wrote"
+    );
+    let out = format(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let formatted = std::fs::read(&path).unwrap();
+    assert_eq!(&formatted[..8], b"DMRMSUPR");
+    assert!(formatted[65536..65536 + 4096].iter().all(|&b| b == 0));
+}
+
 #[test]
 fn spare_offset_is_honoured() {
     let path = temp_image("offset.img");

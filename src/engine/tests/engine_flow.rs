@@ -6,8 +6,8 @@ use common::*;
 use dm_remap_engine::error::LogFault;
 use dm_remap_engine::layout::Layout;
 use dm_remap_engine::{
-    Engine, Event, IoTarget, MemoryRequirements, MetaDevice, MetaError, Mode, PolicyError,
-    ReadErrorAction, Route, Storage,
+    BorrowedStorage, Engine, Event, FormatPlan, FormatPolicy, IoTarget, MemoryRequirements,
+    MetaArea, MetaDevice, MetaError, Mode, OpenPlan, PolicyError, ReadErrorAction, Route, Storage,
 };
 
 const MAIN_SECTORS: u64 = 8 * 1024; // 1024 blocks of 4 KiB
@@ -273,7 +273,10 @@ fn blank_foreign_and_mismatched_devices_are_refused() {
             config()
         )
         .err(),
-        Some(MetaError::NotBlank)
+        Some(MetaError::NotBlank {
+            sector: 0,
+            area: MetaArea::SuperblockA
+        })
     );
     device.durable[100] = 0;
     format(&mut device, &mut memory, 16);
@@ -436,8 +439,12 @@ fn metadata_write_failure_enters_failed_mode() {
     assert_eq!(engine.table().route_read(3), Route::Spare(ticket.spare));
 }
 
+/// A dm-remap spare whose superblock slots were zeroed by mistake still
+/// holds its log and snapshots: it is not blank, and formatting it would
+/// drop every remap. Refused (nothing written) unless explicitly asked for;
+/// the explicit format then disowns the old log.
 #[test]
-fn reformat_after_wiping_superblocks_disowns_the_old_log() {
+fn zeroed_superblocks_over_metadata_are_not_blank() {
     let mut device = MemDevice::new(SPARE_SECTORS);
     let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
     let mut engine = memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
@@ -447,10 +454,294 @@ fn reformat_after_wiping_superblocks_disowns_the_old_log() {
     engine.commit().unwrap();
     drop(engine);
     device.durable[..8192].fill(0);
-    format(&mut device, &mut memory, 16);
-    let (state, _, _) =
-        recover_image(&device.durable, &expected(MAIN_SECTORS, SPARE_SECTORS)).unwrap();
+    let before = device.durable.clone();
+    let writes = device.journal.len();
+    let refused = MetaError::NotBlank {
+        sector: 16,
+        area: MetaArea::Log,
+    };
+    let exp = expected(MAIN_SECTORS, SPARE_SECTORS);
+    assert_eq!(
+        Engine::<BorrowedStorage<'_>, _>::plan_open(
+            &mut device,
+            &mut [0u8; 4096],
+            &exp,
+            params(16),
+            FormatPolicy::IfBlank
+        )
+        .err(),
+        Some(refused)
+    );
+    assert_eq!(
+        Engine::format(
+            &mut device,
+            memory.engine_memory(),
+            binding(MAIN_SECTORS),
+            SPARE_SECTORS,
+            params(16),
+            config()
+        )
+        .err(),
+        Some(refused)
+    );
+    assert_eq!(
+        refused.to_string(),
+        "spare is not blank: non-zero bytes at sector 16 (metadata log area); refusing to format"
+    );
+    assert_eq!(device.journal.len(), writes, "a refused format wrote");
+    assert!(
+        device.durable == before,
+        "a refused format changed the image"
+    );
+
+    let plan = match Engine::<BorrowedStorage<'_>, _>::plan_open(
+        &mut device,
+        &mut [0u8; 4096],
+        &exp,
+        params(16),
+        FormatPolicy::Overwrite,
+    ) {
+        Ok(OpenPlan::Format(plan)) => plan,
+        other => panic!("explicit format not planned: {other:?}"),
+    };
+    let engine = Engine::format_planned(
+        &mut device,
+        memory.engine_memory(),
+        binding(MAIN_SECTORS),
+        plan,
+        config(),
+    )
+    .unwrap();
+    drop(engine);
+    let (state, _, _) = recover_image(&device.durable, &exp).unwrap();
     assert!(state.entries.is_empty(), "old log replayed: {state:?}");
+}
+
+/// What other software leaves beyond the first 8 KiB (both superblock
+/// slots zero) makes a region non-blank: each case is refused, naming the
+/// first non-zero sector and its area, and the image is left untouched.
+#[test]
+fn foreign_data_beyond_the_superblock_slots_is_not_blank() {
+    let layout = Layout::compute(SPARE_SECTORS, params(16)).unwrap();
+    let last_snapshot_sector = layout.snapshot_start[1] + layout.snapshot_blocks * 8 - 1;
+    let mut random = vec![0u8; SPARE_SECTORS as usize * 512];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for byte in random.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *byte = (x >> 24) as u8 | 1;
+    }
+    random[..8192].fill(0);
+    // (what, bytes written at offsets, first non-zero sector, its area)
+    type Case = (&'static str, Vec<(usize, Vec<u8>)>, u64, MetaArea);
+    let cases: Vec<Case> = vec![
+        // btrfs: superblock at 64 KiB, magic at +64.
+        (
+            "btrfs",
+            vec![(65536 + 64, b"_BHRfS_M".to_vec())],
+            128,
+            MetaArea::Log,
+        ),
+        // ZFS: label 0 keeps its first 16 KiB zero, then the name/value list.
+        ("zfs", vec![(16384 + 20, vec![1, 2, 3])], 32, MetaArea::Log),
+        // A backup GPT header in the last sector of the metadata.
+        (
+            "backup gpt",
+            vec![(last_snapshot_sector as usize * 512, b"EFI PART".to_vec())],
+            last_snapshot_sector,
+            MetaArea::SnapshotB,
+        ),
+        (
+            "snapshot A",
+            vec![(layout.snapshot_start[0] as usize * 512 + 4095, vec![7])],
+            layout.snapshot_start[0] + 7,
+            MetaArea::SnapshotA,
+        ),
+        (
+            "slot B",
+            vec![(4096 + 600, vec![0xFF])],
+            9,
+            MetaArea::SuperblockB,
+        ),
+    ];
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    for (what, patches, sector, area) in cases {
+        let mut device = MemDevice::new(SPARE_SECTORS);
+        for (at, bytes) in &patches {
+            device.durable[*at..*at + bytes.len()].copy_from_slice(bytes);
+        }
+        let before = device.durable.clone();
+        let result = Engine::format(
+            &mut device,
+            memory.engine_memory(),
+            binding(MAIN_SECTORS),
+            SPARE_SECTORS,
+            params(16),
+            config(),
+        );
+        assert_eq!(
+            result.err(),
+            Some(MetaError::NotBlank { sector, area }),
+            "{what}"
+        );
+        assert!(device.journal.is_empty(), "{what}: a refused format wrote");
+        assert!(device.durable == before, "{what}");
+    }
+    // Random data with zeroed superblock slots.
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    device.durable.copy_from_slice(&random);
+    assert_eq!(
+        Engine::<BorrowedStorage<'_>, _>::plan_open(
+            &mut device,
+            &mut [0u8; 8192],
+            &expected(MAIN_SECTORS, SPARE_SECTORS),
+            params(16),
+            FormatPolicy::IfBlank,
+        )
+        .err(),
+        Some(MetaError::NotBlank {
+            sector: 16,
+            area: MetaArea::Log
+        })
+    );
+    assert!(device.journal.is_empty());
+    assert!(device.durable == random);
+    // Spare data blocks are not metadata: what lies there does not stop a
+    // format (it is only ever read back through a remap written first).
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    device.durable[layout.data_start as usize * 512] = 0x42;
+    assert!(matches!(
+        Engine::<BorrowedStorage<'_>, _>::plan_open(
+            &mut device,
+            &mut [0u8; 4096],
+            &expected(MAIN_SECTORS, SPARE_SECTORS),
+            params(16),
+            FormatPolicy::IfBlank,
+        ),
+        Ok(OpenPlan::Format(_))
+    ));
+}
+
+/// The blank check reads the footprint in chunks of the caller's buffer,
+/// never more: the kernel must not need a buffer the size of the footprint.
+#[test]
+fn blank_check_reads_in_chunks_of_the_buffer() {
+    struct LargestRead<'a>(&'a mut MemDevice, usize, u64);
+    impl MetaDevice for LargestRead<'_> {
+        fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), dm_remap_engine::IoError> {
+            self.1 = self.1.max(buf.len());
+            self.2 += buf.len() as u64;
+            self.0.read(sector, buf)
+        }
+        fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), dm_remap_engine::IoError> {
+            self.0.write(sector, buf)
+        }
+        fn flush(&mut self) -> Result<(), dm_remap_engine::IoError> {
+            self.0.flush()
+        }
+    }
+    let spare = 64 * 2048; // 64 MiB: a footprint of about 1.7 MiB
+    let params = dm_remap_engine::FormatParams::defaults_for(spare);
+    let layout = Layout::compute(spare, params).unwrap();
+    let footprint: u64 = layout.metadata_areas().iter().map(|a| a.2 * 512).sum();
+    assert!(footprint > 1 << 20, "{footprint}");
+    let mut device = MemDevice::new(spare);
+    for chunk in [4096usize, 8192 + 100, 65536] {
+        let mut counting = LargestRead(&mut device, 0, 0);
+        let plan = FormatPlan::check(
+            &mut counting,
+            &mut vec![0u8; chunk],
+            spare,
+            params,
+            FormatPolicy::IfBlank,
+        )
+        .unwrap();
+        assert_eq!(plan.layout(), &layout);
+        assert!(
+            counting.1 <= chunk / 4096 * 4096,
+            "read {} bytes",
+            counting.1
+        );
+        assert_eq!(counting.2, footprint, "the whole footprint is read");
+    }
+    assert_eq!(
+        FormatPlan::check(
+            &mut device,
+            &mut [0u8; 4000],
+            spare,
+            params,
+            FormatPolicy::IfBlank
+        )
+        .err(),
+        Some(MetaError::BufferTooSmall)
+    );
+    // An explicit format reads nothing of the footprint.
+    let mut counting = LargestRead(&mut device, 0, 0);
+    FormatPlan::check(
+        &mut counting,
+        &mut [0u8; 4096],
+        spare,
+        params,
+        FormatPolicy::Overwrite,
+    )
+    .unwrap();
+    assert_eq!(counting.2, 0);
+}
+
+/// Valid metadata of this device pair is loaded even when formatting was
+/// asked for (a table line that keeps `format` must not drop every remap at
+/// its next load); an I/O error never leads to a format.
+#[test]
+fn explicit_format_never_replaces_loadable_metadata() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    format(&mut device, &mut memory, 16);
+    let exp = expected(MAIN_SECTORS, SPARE_SECTORS);
+    for policy in [FormatPolicy::IfBlank, FormatPolicy::Overwrite] {
+        let plan = Engine::<BorrowedStorage<'_>, _>::plan_open(
+            &mut device,
+            &mut [0u8; 4096],
+            &exp,
+            params(16),
+            policy,
+        );
+        assert!(
+            matches!(plan, Ok(OpenPlan::Load { superblock, .. }) if superblock.generation == 0),
+            "{policy:?}: {plan:?}"
+        );
+    }
+    // Metadata of another device pair: refused, or replaced on request.
+    let mut other = exp;
+    other.main_sectors = Some(MAIN_SECTORS * 2);
+    let mut plan = |policy| {
+        Engine::<BorrowedStorage<'_>, _>::plan_open(
+            &mut device,
+            &mut [0u8; 4096],
+            &other,
+            params(16),
+            policy,
+        )
+    };
+    assert_eq!(
+        plan(FormatPolicy::IfBlank).err(),
+        Some(MetaError::MainSizeMismatch)
+    );
+    assert!(matches!(
+        plan(FormatPolicy::Overwrite),
+        Ok(OpenPlan::Format(_))
+    ));
+    device.fail_reads = true;
+    assert!(matches!(
+        Engine::<BorrowedStorage<'_>, _>::plan_open(
+            &mut device,
+            &mut [0u8; 4096],
+            &exp,
+            params(16),
+            FormatPolicy::Overwrite,
+        ),
+        Err(MetaError::Io(_))
+    ));
 }
 
 #[test]
@@ -621,4 +912,59 @@ fn damaged_newest_superblock_is_refused_once_its_log_was_written() {
         }) => assert_eq!((found, chosen), (generation, generation - 1)),
         other => panic!("damaged newest superblock: {other:?}"),
     }
+}
+
+#[test]
+fn remap_stays_busy_until_published_after_commit() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
+    // A block remapped before, remapped again: the new spare must not be
+    // reachable before the commit that records it.
+    let first = engine.begin_remap(7, true).unwrap();
+    engine.complete_remap_busy(first).unwrap();
+    assert_eq!(engine.table().route_read(7), Route::Defer);
+    assert_eq!(engine.table().route_write(7), Route::Defer);
+    // Completed but unpublished: no second remap, no second completion.
+    assert_eq!(engine.begin_remap(7, true), Err(PolicyError::Busy));
+    assert_eq!(engine.complete_remap_busy(first), Err(PolicyError::NotBusy));
+    assert_eq!(engine.fail_remap(first, false), Err(PolicyError::NotBusy));
+    assert!(engine.needs_commit());
+    engine.commit().unwrap();
+    assert_eq!(engine.table().route_read(7), Route::Defer);
+    assert_eq!(engine.publish_remap(7), Ok(true));
+    assert_eq!(engine.publish_remap(7), Err(PolicyError::NotBusy));
+    assert_eq!(engine.table().route_write(7), Route::Spare(first.spare));
+
+    let second = engine.begin_remap(7, true).unwrap();
+    // In progress (not completed): nothing to publish.
+    assert_eq!(engine.publish_remap(7), Err(PolicyError::NotBusy));
+    assert_eq!(engine.table().route_read(7), Route::Defer);
+    engine.complete_remap_busy(second).unwrap();
+    // Published without a commit: visible, but reported as not durable.
+    assert_eq!(engine.publish_remap(7), Ok(false));
+    assert_eq!(engine.table().route_read(7), Route::Spare(second.spare));
+    assert!(engine.spares().is_bad(first.spare));
+    engine.commit().unwrap();
+    let status = engine.status();
+    assert_eq!(status.remapped_blocks, 1);
+    assert_eq!(status.spare_used, 1);
+    drop(engine);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let engine = memory.open_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
+    assert_eq!(engine.table().route_read(7), Route::Spare(second.spare));
+}
+
+#[test]
+fn publish_after_failed_commit_is_not_durable() {
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
+    engine.device_mut().fail_after_writes = Some(0);
+    let ticket = engine.on_write_error(3, IoTarget::Main, true).unwrap();
+    engine.complete_remap_busy(ticket).unwrap();
+    assert!(engine.commit().is_err());
+    assert_eq!(engine.table().route_read(3), Route::Defer);
+    assert_eq!(engine.publish_remap(3), Ok(false));
+    assert_eq!(engine.table().route_read(3), Route::Spare(ticket.spare));
 }
