@@ -93,7 +93,14 @@ dm_sysname() { echo "dm-$(dmsetup info -c --noheadings -o minor "$1" | tr -d ' '
 # Make DEV a blank spare: zero all of it.  dm-remap formats a spare on first
 # use only if its whole metadata footprint (superblock slots, log, and the
 # snapshot areas at the end of the region) reads as zero.
-spare_wipe() { blkdiscard -z "$1" 2>/dev/null || dd if=/dev/zero of="$1" bs=1M oflag=direct status=none 2>/dev/null || true; }
+# A brd disk is zeroed by discarding it (brd frees the pages; a missing page
+# reads as zeros), much faster than writing 64 MiB under KASAN.
+spare_wipe() {
+	case $1 in
+	/dev/ram*) blkdiscard "$1" && return 0 ;;
+	esac
+	head -c $(($(sectors "$1") * 512)) /dev/zero | dd of="$1" bs=1M iflag=fullblock oflag=direct status=none
+}
 
 # remap_table MAIN SPARE [FEATURE ARGS...]: all of MAIN mapped, all of SPARE
 # as the spare region.
