@@ -275,6 +275,17 @@ impl<'a> CtrContext<'a> {
         // SAFETY: as above.
         unsafe { (*self.ti).per_io_data_size = bytes }
     }
+
+    /// The target submits bios it took in `map` itself, later
+    /// ([`HeldBio::submit`], `dm_submit_bio_remap()`), which starts their
+    /// I/O accounting: dm core must then not start it again when `map`
+    /// returns `DM_MAPIO_SUBMITTED` (it would race with the submission on
+    /// another CPU and leak an in-flight count).  Bios the target completes
+    /// without submitting are accounted by dm core at completion.
+    pub fn set_accounts_remapped_io(&mut self) {
+        // SAFETY: as above; a bitfield of `ti`, set before the table is live.
+        unsafe { (*self.ti).set_accounts_remapped_io(true) }
+    }
 }
 
 /// Calls a `iterate_devices_callout_fn` for each device of the target.

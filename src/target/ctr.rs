@@ -399,6 +399,7 @@ pub(super) fn construct(ctx: &mut CtrContext<'_>, args: &mut Args<'_>) -> Result
     ctx.set_num_discard_bios(1);
     ctx.set_num_write_zeroes_bios(1);
     ctx.set_per_io_data_size(crate::dm::PER_BIO_BYTES as u32);
+    ctx.set_accounts_remapped_io();
     Ok(State {
         main,
         main_offset: line.main_offset,

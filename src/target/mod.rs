@@ -231,16 +231,34 @@ impl State {
     /// and waits for the old epoch's counter to empty.  Either a writer's
     /// count is seen here, or the writer sees the busy mark.  Writes of the
     /// new epoch cannot starve the wait.
+    ///
+    /// A drain that timed out leaves writes in the counter that is about to
+    /// become current again: they were routed before *this* block was
+    /// marked busy too, so the counter must be empty before the flip, or
+    /// the flip would mix them with new writes and nothing would wait for
+    /// them.  No new write enters it while it is not current.
     fn drain_writes(&self) -> Result<(), Errno> {
         core::sync::atomic::fence(Ordering::SeqCst);
+        let current = (self.write_epoch.load(Ordering::SeqCst) & 1) as usize;
+        if !self.wait_for_writes(current ^ 1) {
+            return Err(Errno::EBUSY);
+        }
         let old = (self.write_epoch.fetch_add(1, Ordering::SeqCst) & 1) as usize;
+        if !self.wait_for_writes(old) {
+            return Err(Errno::EBUSY);
+        }
+        Ok(())
+    }
+
+    /// Wait (at most about 5 s) for `writes_in_flight[epoch]` to empty.
+    fn wait_for_writes(&self, epoch: usize) -> bool {
         for _ in 0..5000 {
-            if self.writes_in_flight[old].load(Ordering::SeqCst) == 0 {
-                return Ok(());
+            if self.writes_in_flight[epoch].load(Ordering::SeqCst) == 0 {
+                return true;
             }
             crate::dm::misc::sleep_ms(1);
         }
-        Err(Errno::EBUSY)
+        false
     }
 
     /// Raise a table event for every threshold or mode change the engine
@@ -270,6 +288,23 @@ impl State {
     }
 }
 
+/// Where I/O of kind `op` to `block` goes.  Discard and write-zeroes are
+/// not data writes: they never remap a pending block, and go where the
+/// block's data lives now, which is what reads return: main for a block
+/// that is only pending, its spare for a remapped one (also when that
+/// spare block is pending).  `map_data` splits such a bio wherever this
+/// changes, so remapped blocks get their part on the spare.
+fn route_of(table: &RemapTable<'_>, op: ReqOp, block: u64) -> Route {
+    match op {
+        ReqOp::Read => table.route_read(block),
+        ReqOp::Write => table.route_write(block),
+        _ => match table.route_write(block) {
+            Route::Remap => table.route_read(block),
+            other => other,
+        },
+    }
+}
+
 impl Core {
     /// Route a data bio: split it at the first block whose route differs
     /// from its first block's, and send it where that block lives.
@@ -282,18 +317,7 @@ impl Core {
         // waits for this write before it is copied.
         let flags = if is_write { self.count_write() } else { 0 };
         let table = self.table();
-        let route = |block| match op {
-            ReqOp::Read => table.route_read(block),
-            ReqOp::Write => table.route_write(block),
-            // Discard and write-zeroes are not data writes: a pending
-            // block is not remapped by them and lives on main, so it is
-            // routed (and the bio split) like any block on main, and
-            // remapped blocks further on get their part on the spare.
-            _ => match table.route_write(block) {
-                Route::Remap => Route::Main,
-                other => other,
-            },
-        };
+        let route = |block| route_of(&table, op, block);
         let first = rel >> self.block_shift;
         let last = (rel + bio.sectors() - 1) >> self.block_shift;
         let mut first_route = if table.is_empty() {
@@ -304,7 +328,7 @@ impl Core {
         if first_route == Route::Defer {
             // A remap of this block is in progress: hold the bio until it
             // ends.  Rare, so the lock is only taken here.
-            match self.hold(io, rel, first, last, is_write) {
+            match self.hold(io, rel, first, last, op) {
                 Ok(()) => {
                     self.uncount_write(flags);
                     return MapResult::Submitted;
@@ -330,10 +354,9 @@ impl Core {
                 self.defer(io.take(), work);
                 return MapResult::Submitted;
             }
-            // Main; or a pending block under a discard or write-zeroes
-            // (`hold` may give one back with the raw route), which lives on
-            // main: split at the first block that lives elsewhere, so that
-            // remapped blocks further on get their part on the spare.
+            // Main (`route_of` gives `Remap` to data writes only, handled
+            // above): split at the first block that lives elsewhere, so
+            // that remapped blocks further on get their part on the spare.
             Route::Main | Route::Remap => {
                 if !table.is_empty() {
                     for block in first + 1..=last {
@@ -404,15 +427,11 @@ impl Core {
         rel: u64,
         first: u64,
         last: u64,
-        is_write: bool,
+        op: ReqOp,
     ) -> Result<(), (MapIo<'a>, Route)> {
         let mut held = self.held.lock();
         let table = self.table();
-        let route = if is_write {
-            table.route_write(first)
-        } else {
-            table.route_read(first)
-        };
+        let route = route_of(&table, op, first);
         if route != Route::Defer {
             return Err((io, route));
         }
@@ -490,11 +509,7 @@ impl Core {
             // Counted before the lookup, as in `map_data`.
             let flags = if is_write { self.count_write() } else { 0 };
             let table = self.table();
-            let route = if is_write {
-                table.route_write(block)
-            } else {
-                table.route_read(block)
-            };
+            let route = route_of(&table, op, block);
             // Counted wherever it goes (see `map_data`), except to the
             // worker or back to `held`.
             let (dev, sector) = match route {
@@ -529,11 +544,7 @@ impl Core {
                     let mut held = self.held.lock();
                     // Read again under the lock (see `hold`).
                     let table = self.table();
-                    let again = if is_write {
-                        table.route_write(block)
-                    } else {
-                        table.route_read(block)
-                    };
+                    let again = route_of(&table, op, block);
                     if again == Route::Defer {
                         held.push(bio);
                         return;
