@@ -20,13 +20,13 @@ use core::ops::{Deref, DerefMut};
 use core::sync::atomic::AtomicU64;
 
 use super::allocator::SpareAllocator;
-use super::block::{MetaBlock, META_BLOCK_BYTES, SECTOR_BYTES};
+use super::block::{as_block_mut, MetaBlock, META_BLOCK_BYTES, META_BLOCK_SECTORS, SECTOR_BYTES};
 use super::device::MetaDevice;
 use super::error::{LogFault, MetaError, SuperblockSlot};
 use super::layout::{Expected, Layout};
 use super::log::{decode_log_header, get_record, newer_generation, Record};
 use super::policy::MetaArea;
-use super::snapshot::load_snapshot;
+use super::snapshot::{format_residue, load_snapshot};
 use super::store::LogPosition;
 use super::superblock::{read_slot, SlotState, Superblock};
 use super::table::{TableError, TableWriter};
@@ -119,7 +119,9 @@ pub fn probe<D: MetaDevice + ?Sized>(
 
 /// The first sector of `layout`'s metadata footprint (both superblock
 /// slots, the log, both snapshot areas) that holds a non-zero byte, and the
-/// area it lies in; `None` if the whole footprint reads as zero.
+/// area it lies in; `None` if the whole footprint reads as zero, or holds
+/// nothing but the empty snapshot a format interrupted before its
+/// superblock left in area A.
 ///
 /// Reads in chunks of `buffer` (its length rounded down to whole metadata
 /// blocks, at least one block): the footprint of a large region is far
@@ -138,6 +140,10 @@ pub fn first_nonzero_metadata<D: MetaDevice + ?Sized>(
     for (area, start, sectors) in layout.metadata_areas() {
         let end = start.saturating_add(sectors);
         let mut sector = start;
+        // What a format interrupted before its superblock left in area A
+        // (see `format_residue`) counts as blank: it holds no remap.  Only
+        // looked at when area A does not start with zeros.
+        let mut residue_checked = area != MetaArea::SnapshotA;
         while sector < end {
             let count = chunk_sectors.min(end - sector);
             // `count <= chunk_sectors`, so this fits in the buffer.
@@ -146,8 +152,17 @@ pub fn first_nonzero_metadata<D: MetaDevice + ?Sized>(
             };
             device.read(sector, chunk)?;
             if let Some(offset) = chunk.iter().position(|&byte| byte != 0) {
+                if !residue_checked {
+                    residue_checked = true;
+                    let block = as_block_mut(buffer).ok_or(MetaError::BufferTooSmall)?;
+                    if let Some(blocks) = format_residue(device, block, layout)? {
+                        sector = start.saturating_add(blocks.saturating_mul(META_BLOCK_SECTORS));
+                        continue;
+                    }
+                }
                 return Ok(Some((sector + offset as u64 / SECTOR_BYTES, area)));
             }
+            residue_checked = true;
             sector += count;
         }
     }

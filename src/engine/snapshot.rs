@@ -193,6 +193,56 @@ pub fn write_snapshot<D: MetaDevice + ?Sized>(
     })
 }
 
+/// Blocks of snapshot area A that hold exactly what a format writes there
+/// before its superblock: the empty snapshot of generation 0 (an info
+/// block with no entries and the scanner at 0, then an all-zero bad-spare
+/// bitmap) for `layout`.  Returns that snapshot's block count if every one
+/// of its blocks is sound and as a format writes it, `None` otherwise.
+///
+/// A power cut during the first format leaves this and zero superblock
+/// slots.  It holds no remap (a format records none, and anything later
+/// writes the log, a newer snapshot or a superblock), so the region is as
+/// good as blank: the open path may format it again without asking.
+pub fn format_residue<D: MetaDevice + ?Sized>(
+    device: &mut D,
+    block: &mut MetaBlock,
+    layout: &Layout,
+) -> Result<Option<u64>, MetaError> {
+    let used_blocks = used_blocks_for(0, layout.data_blocks);
+    let bitmap_words = bitmap_words_for(layout.data_blocks);
+    for index in 0..used_blocks {
+        let Some(sector) = layout.snapshot_block_sector(0, index) else {
+            return Ok(None);
+        };
+        device.read(sector, block)?;
+        let sound = check_frame(block, MAGIC_SNAPSHOT, sector).is_ok()
+            && get_u32(block, OFF_FLAGS) == 0
+            && get_u64(block, OFF_GENERATION) == 0
+            && get_u64(block, OFF_SNAP_INDEX) == index;
+        if !sound {
+            return Ok(None);
+        }
+        let as_formatted = if index == 0 {
+            get_u32(block, OFF_SNAP_KIND) == KIND_INFO
+                && get_u32(block, OFF_SNAP_COUNT) == 0
+                && get_u64(block, OFF_INFO_ENTRY_COUNT) == 0
+                && get_u64(block, OFF_INFO_DATA_BLOCKS) == layout.data_blocks
+                && get_u64(block, OFF_INFO_SCANNER_CURSOR) == 0
+                && get_u64(block, OFF_INFO_BITMAP_WORDS) == bitmap_words
+        } else {
+            // Every bad-spare word zero: nothing retired yet.
+            get_u32(block, OFF_SNAP_KIND) == KIND_BITMAP
+                && block
+                    .get(OFF_PAYLOAD..OFF_CHECKSUM)
+                    .is_some_and(|bytes| bytes.iter().all(|&b| b == 0))
+        };
+        if !as_formatted {
+            return Ok(None);
+        }
+    }
+    Ok(Some(used_blocks))
+}
+
 /// Reads the snapshot of `superblock` into `table` and `spares` (which the
 /// caller has cleared). `main_blocks` bounds entry block numbers. Returns
 /// the scanner cursor.

@@ -968,3 +968,51 @@ fn publish_after_failed_commit_is_not_durable() {
     assert_eq!(engine.publish_remap(3), Ok(false));
     assert_eq!(engine.table().route_read(3), Route::Spare(ticket.spare));
 }
+
+/// A power cut during the first format, after the empty snapshot and before
+/// the superblock: the region holds nothing but that snapshot, no remap, so
+/// the next open formats it again instead of refusing it as not blank.  One
+/// committed remap in the log (or a retired spare block in the snapshot)
+/// makes it real metadata again, which stays refused.
+#[test]
+fn a_format_torn_before_its_superblock_is_formatted_again() {
+    let exp = expected(MAIN_SECTORS, SPARE_SECTORS);
+    let plan = |device: &mut MemDevice| {
+        Engine::<BorrowedStorage<'_>, _>::plan_open(
+            device,
+            &mut [0u8; 4096],
+            &exp,
+            params(16),
+            FormatPolicy::IfBlank,
+        )
+    };
+
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    drop(memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS));
+    // What the format wrote before its superblock: slot A is the last write.
+    device.durable[..8192].fill(0);
+    assert!(
+        device.durable.iter().any(|&b| b != 0),
+        "the torn format left its empty snapshot"
+    );
+    match plan(&mut device) {
+        Ok(OpenPlan::Format(_)) => {}
+        other => panic!("torn format not formatted again: {other:?}"),
+    }
+
+    // The same, but with the snapshot's info block changed (a scanner
+    // cursor): not what a format writes, so not blank.
+    let mut device = MemDevice::new(SPARE_SECTORS);
+    let mut memory = Memory::new(requirements(SPARE_SECTORS, 16));
+    let mut engine = memory.format_engine(&mut device, MAIN_SECTORS, SPARE_SECTORS);
+    let ticket = engine.on_write_error(5, IoTarget::Main, true).unwrap();
+    engine.complete_remap(ticket).unwrap();
+    engine.commit().unwrap();
+    drop(engine);
+    device.durable[..8192].fill(0);
+    match plan(&mut device) {
+        Err(MetaError::NotBlank { .. }) => {}
+        other => panic!("metadata with a committed remap planned as blank: {other:?}"),
+    }
+}
