@@ -597,9 +597,14 @@ test_missing_rust_artifacts() {
 test_apt_wrong_rustc() {
 	local k72 k73 k rc=0 out
 	k72=$(state k72.release) k73=$(state k73.release)
-	# (t runs this in a subshell: the fake goes away even if a check fails)
-	trap 'rm -f "$ROOT/usr/local/bin/rustc"' EXIT
-	fake_tool /usr/local/bin rustc "rustc 1.0.0 (00000000 2015-05-15)"
+	# apt runs maintainer scripts with its DPkg::Path (/usr/sbin:/usr/bin:
+	# /sbin:/bin), never /usr/local/bin: a wrong rustc under apt is the
+	# distribution's own, e.g. after the archive moved on from the kernel's.
+	# (t runs this in a subshell: the real one comes back even if a check
+	# fails.)
+	trap 'mv -f "$ROOT/usr/bin/rustc.dm-remap-test" "$ROOT/usr/bin/rustc"' EXIT
+	mv "$ROOT/usr/bin/rustc" "$ROOT/usr/bin/rustc.dm-remap-test"
+	fake_tool /usr/bin rustc "rustc 1.0.0 (00000000 2015-05-15)"
 	capture apt.wrong-rustc apt_root install --reinstall "/pkgtest/dist/dm-remap-dkms_${VN}-1_all.deb" || rc=$?
 	out=$(state apt.wrong-rustc)
 	expect "apt install exits 0: exit $rc" test $rc = 0
@@ -608,9 +613,9 @@ test_apt_wrong_rustc() {
 	expect "DKMS skipped both kernels (pre_build exit 77 twice)" test "$(grep -c '(bad exit status: 77)' <<<"$out")" = 2
 	# make.log is the last build's: 7.3's.
 	skipped_with "$k73" "$(wrong_tool_line "$k73" rustc "$(kconf "$k73" RUSTC_VERSION_TEXT)" \
-		"/usr/local/bin/rustc is 'rustc 1.0.0 (00000000 2015-05-15)'")"
+		"/usr/bin/rustc is 'rustc 1.0.0 (00000000 2015-05-15)'")"
 	expect "dkms status: added, built for no kernel" test "$(dkms_lines)" = "dm-remap/$VN: added"
-	rm -f "$ROOT/usr/local/bin/rustc"
+	mv -f "$ROOT/usr/bin/rustc.dm-remap-test" "$ROOT/usr/bin/rustc"
 	for k in "$k72" "$k73"; do
 		in_root dkms autoinstall -k "$k"
 		expect "dkms autoinstall -k $k: installed" \
@@ -779,7 +784,7 @@ if [ -s "$W/state/k72.release" ] && [ -s "$W/state/k73.release" ] && root_up; th
 	t "7. versioned rustc-X.Y is picked and handed to Kbuild" test_versioned_rustc
 	t "7. apt install, a kernel without Rust artifacts: exit 0, skipped with the line; linux-lib-rust builds it" \
 		test_missing_rust_artifacts
-	t "7. apt install, a wrong rustc first in PATH: exit 0, skipped with the line; dkms autoinstall builds it" \
+	t "7. apt install, the system rustc not the kernel's: exit 0, skipped with the line; dkms autoinstall builds it" \
 		test_apt_wrong_rustc
 	t "8. rpm -i --root: %post builds and installs" test_rpm_install
 	t "8. rpm -U release bump keeps the module" test_rpm_release_bump
