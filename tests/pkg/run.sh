@@ -602,7 +602,7 @@ test_apt_wrong_rustc() {
 	# distribution's own, e.g. after the archive moved on from the kernel's.
 	# (t runs this in a subshell: the real one comes back even if a check
 	# fails.)
-	trap 'mv -f "$ROOT/usr/bin/rustc.dm-remap-test" "$ROOT/usr/bin/rustc"' EXIT
+	trap '[ ! -e "$ROOT/usr/bin/rustc.dm-remap-test" ] || mv -f "$ROOT/usr/bin/rustc.dm-remap-test" "$ROOT/usr/bin/rustc"' EXIT
 	mv "$ROOT/usr/bin/rustc" "$ROOT/usr/bin/rustc.dm-remap-test"
 	fake_tool /usr/bin rustc "rustc 1.0.0 (00000000 2015-05-15)"
 	capture apt.wrong-rustc apt_root install --reinstall "/pkgtest/dist/dm-remap-dkms_${VN}-1_all.deb" || rc=$?
