@@ -333,12 +333,12 @@ impl HeldBio {
     /// process context; not from `map`.
     pub fn submit(self, dev: &DmDevice, sector: u64) {
         let bio = core::mem::ManuallyDrop::new(self).0;
+        // The target holds a reference on `dev` that outlives every bio
+        // mapped through it (dm core drains them before the destructor).
+        // With a NULL `tgt_clone`, dm core submits the clone itself and
+        // accounts the I/O once; its completion runs `end_io`.
         // SAFETY: we own the clone, which `map` neither submitted nor
-        // completed (type invariant); it now targets `dev`, on which the
-        // target holds a reference that outlives every bio mapped through
-        // it (dm core drains them before the destructor).  With a NULL
-        // `tgt_clone`, dm core submits the clone itself and accounts the
-        // I/O once; its completion runs `end_io`.
+        // completed (type invariant); it now targets `dev` (see above).
         unsafe {
             bindings::dm_remap_bio_set_dev(bio.as_ptr(), dev.bdev());
             (*bio.as_ptr()).bi_iter.bi_sector = sector;

@@ -179,10 +179,10 @@ impl DmIo {
         // No device yet: `__bio_clone` would copy BIO_REMAPPED from the
         // source (whose sector a partition already remapped) if the
         // devices matched; `bio_set_dev` below clears it.
+        // GFP_NOIO from a mempool-backed bioset never fails, but NULL is
+        // checked anyway.
         // SAFETY: the caller owns `bio` (see `write_bio`), so its bio_vecs
-        // stay valid and unchanged until the clone, which shares them, is
-        // put below; GFP_NOIO from a mempool-backed bioset never fails,
-        // but NULL is checked anyway.
+        // stay valid and unchanged until the clone sharing them is put.
         let clone = unsafe {
             bindings::bio_alloc_clone(
                 core::ptr::null_mut(),
