@@ -18,37 +18,11 @@
 #
 # Extra variables are passed to Kbuild (e.g. RUSTC=..., BINDGEN=...).
 
-# The module build below is repeated in dkms/Makefile, the DKMS tree's own
-# Makefile (this one is not shipped); keep the two alike.  This file stays
-# self-contained: tests/vm/build-module.sh builds from a copy of Kbuild,
-# Makefile, VERSION, src, include and scripts only.
-KDIR ?= /lib/modules/$(shell uname -r)/build
-PWD := $(shell pwd)
-
-# A clang-built kernel (e.g. one with KASAN and Rust) needs its modules built
-# with LLVM=1 as well; follow whatever the kernel was built with.  A build tree
-# installed from a headers package may have only include/config/auto.conf.
-KERNEL_IS_CLANG := $(shell grep -qs '^CONFIG_CC_IS_CLANG=y' $(KDIR)/.config $(KDIR)/include/config/auto.conf && echo 1)
-ifeq ($(KERNEL_IS_CLANG),1)
-KBUILD_LLVM := LLVM=1
-endif
-
-# TOOLCHAIN_MK names a makefile that sets RUSTC and BINDGEN: DKMS builds pass
-# the one scripts/dkms-pre-build.sh writes (the rustc and bindgen that match
-# the kernel).  Variables given on the command line still win.
-ifdef TOOLCHAIN_MK
-include $(TOOLCHAIN_MK)
-KBUILD_TOOLS := RUSTC=$(RUSTC) BINDGEN=$(BINDGEN)
-endif
-
-all: modules
-
-modules:
-	$(MAKE) -C $(KDIR) M=$(PWD) $(KBUILD_LLVM) $(KBUILD_TOOLS) modules
-
-clean:
-	$(MAKE) -C $(KDIR) M=$(PWD) $(KBUILD_LLVM) clean
-	rm -f src/dm/bindings_generated.rs .kernel-bindgen-flags.mk* dkms-toolchain.mk
+# The module build (KDIR, LLVM=1 for clang-built kernels, the DKMS toolchain
+# file; targets all, modules, clean) is the DKMS tree's own Makefile, shipped
+# as /usr/src/dm-remap-<version>/Makefile; this one adds tests, install and
+# packaging.
+include $(dir $(lastword $(MAKEFILE_LIST)))dkms/Makefile
 
 test:
 	tests/run-all.sh

@@ -18,7 +18,7 @@ mkdir -p "$work"
 rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' \
 	--exclude 'bindings_generated.rs' --exclude '*.mod*' \
 	--exclude 'fuzz' --exclude 'benches' --exclude 'tests' \
-	"$REPO"/{Kbuild,Makefile,VERSION,src,include,scripts} "$work/"
+	"$REPO"/{Kbuild,Makefile,VERSION,src,include,scripts,dkms} "$work/"
 cwork=/cache/modbuild/$(basename "$work")
 ckdir=/cache/kernels/$key
 log "toolchain: $(in_chroot rustc --version) / $(in_chroot bindgen --version)"
